@@ -1,0 +1,70 @@
+"""The running proxy: stdin lines → relay → stdout, with signals and a clean exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import anyio
+
+from .config.model import AppConfig
+from .protocol import messages as jsonrpc
+from .protocol.messages import InvalidMessage, Message
+from .relay import Relay
+from .stdio import LineWriter, read_lines
+
+log = logging.getLogger("mcp_sse_proxy")
+
+
+def run(config: AppConfig) -> int:
+    """Run the proxy until stdin closes or a signal arrives; the exit status."""
+    try:
+        anyio.run(serve, config)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def serve(config: AppConfig, stdin_fd: int | None = None, stdout_fd: int | None = None) -> None:
+    if len(config.profiles) != 1:
+        raise NotImplementedError("aggregating several profiles is not available yet")
+    profile = config.profiles[0]
+    writer = LineWriter(sys.stdout.fileno() if stdout_fd is None else stdout_fd)
+    relay = Relay(profile, writer.send, os.environ)
+    fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(writer.run)
+        async with anyio.create_task_group() as inner:
+            inner.start_soon(_watch_signals, inner.cancel_scope)
+            await relay.run(_client_messages(fd, profile.max_message_size, writer))
+            inner.cancel_scope.cancel()
+        writer.close()
+
+
+async def _client_messages(fd: int, max_size: int, writer: LineWriter) -> AsyncIterator[Message]:
+    """Parsed client messages; lines that are not JSON-RPC are answered here and logged."""
+    async for line in read_lines(fd, max_size):
+        if line is None:
+            log.error("dropped an input line longer than the maximum message size (%d bytes)", max_size)
+            await writer.send(
+                jsonrpc.error_response(None, jsonrpc.INVALID_REQUEST, f"message larger than {max_size} bytes").raw
+            )
+            continue
+        try:
+            yield jsonrpc.parse(line)
+        except InvalidMessage as exc:
+            log.error("invalid input from the client: %s", exc.reason)
+            await writer.send(jsonrpc.error_response(exc.id, exc.code, exc.reason).raw)
+
+
+async def _watch_signals(reading: anyio.CancelScope) -> None:
+    if sys.platform == "win32":
+        return
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            log.info("received %s; shutting down", signal.Signals(signum).name)
+            reading.cancel()
+            return

@@ -1,0 +1,88 @@
+"""Frozen configuration objects consumed by the rest of the proxy.
+
+The loader (`config.load`) builds these once at start-up from YAML profiles, `ST_PROXY_*` environment
+variables and CLI flags; everything after that reads plain attributes and never re-parses strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+TransportName = Literal["auto", "sse", "streamable-http"]
+ProtocolEra = Literal["auto", "modern", "handshake"]
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One upstream server and how to reach it: the settings of one relay."""
+
+    name: str
+    url: str
+    transport: TransportName = "auto"
+    protocol: ProtocolEra = "auto"
+    #: Static headers sent on every upstream request (GET, POST, DELETE); values may be secrets.
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: Seconds without upstream traffic before a keepalive `ping`; 0 disables it.
+    ping_interval: float = 30.0
+    connect_timeout: float = 10.0
+    #: Idle read limit for short upstream exchanges (202 replies, endpoint event, handshake).
+    read_timeout: float = 60.0
+    #: Limit for one client request, reset by each progress notification for it.
+    request_timeout: float = 600.0
+    #: How long a client request waits for a (re)connecting upstream before it is answered with an error.
+    queue_timeout: float = 10.0
+    #: 0 means retry forever.
+    reconnect_attempts: int = 0
+    reconnect_initial_backoff: float = 0.25
+    reconnect_max_backoff: float = 5.0
+    tls_verify: bool = True
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    #: Honour HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment.
+    use_env_proxy: bool = True
+    #: Environment variable name prefixes forwarded into `tools/call` `arguments.env`.
+    env_prefixes: tuple[str, ...] = ()
+    include_tools: tuple[str, ...] = ()
+    exclude_tools: tuple[str, ...] = ()
+    max_message_size: int = 64 * MIB
+    max_concurrency: int = 64
+    #: Alias used when several profiles are aggregated (`alias__tool`).
+    prefix: str | None = None
+    lazy: bool = False
+    max_name_length: int = 64
+    #: The file the headers above were partly read from (already applied to `headers`); for --print-config.
+    header_file: Path | None = None
+    #: Where each value came from, e.g. {"url": "env ST_PROXY_SSE_URL"}; for --print-config and errors.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def alias(self) -> str:
+        return self.prefix or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """Process-wide logging: stderr level and the optional debug log file."""
+
+    level: str = "info"
+    log_file: Path | None = None
+    debug_enabled: bool = False
+    debug_filename: Path | None = None
+    #: Where each value came from (see `Profile.sources`).
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """The whole effective configuration: the selected profiles in selection order and logging."""
+
+    profiles: tuple[Profile, ...]
+    logging: LogSettings = field(default_factory=LogSettings)
+    #: Secret values (header values, forwarded env values) that every log line must mask.
+    secrets: frozenset[str] = frozenset()

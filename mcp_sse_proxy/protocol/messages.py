@@ -1,0 +1,151 @@
+"""JSON-RPC message classification for a relay.
+
+A relay routes on `id` and `method`; everything else passes through as the bytes it came in. A `Message`
+keeps the original compact line (`raw`) and parses the body only when someone asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+JsonId = str | int
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+
+class Kind(Enum):
+    REQUEST = "request"
+    NOTIFICATION = "notification"
+    RESPONSE = "response"
+    BATCH = "batch"
+
+
+class InvalidMessage(ValueError):
+    """A line that is not a JSON-RPC message; `code` is -32700 or -32600, `id` what could be read of it."""
+
+    def __init__(self, code: int, reason: str, msg_id: JsonId | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.id = msg_id
+
+
+@dataclass(slots=True)
+class Message:
+    """One JSON-RPC message (or batch) as a single line of UTF-8 JSON without the newline."""
+
+    raw: bytes
+    kind: Kind
+    id: JsonId | None
+    method: str | None
+    body: Any = field(repr=False)
+
+    @property
+    def is_request(self) -> bool:
+        return self.kind is Kind.REQUEST
+
+    @property
+    def is_response(self) -> bool:
+        return self.kind is Kind.RESPONSE
+
+    @property
+    def params(self) -> dict[str, Any]:
+        params = self.body.get("params") if isinstance(self.body, dict) else None
+        return params if isinstance(params, dict) else {}
+
+    def with_id(self, new_id: JsonId) -> Message:
+        """The same message under another id (re-encoded: only used where an id must change)."""
+        body = dict(self.body)
+        body["id"] = new_id
+        return from_obj(body)
+
+    def with_body(self, body: dict[str, Any]) -> Message:
+        return from_obj(body)
+
+
+def encode(obj: Any) -> bytes:
+    """Compact, single-line UTF-8 JSON (no newline can appear: JSON strings escape it)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _is_valid_id(value: Any) -> bool:
+    return (isinstance(value, str) or isinstance(value, int)) and not isinstance(value, bool)
+
+
+def classify(obj: Any) -> tuple[Kind, JsonId | None, str | None]:
+    """Kind, id and method of a decoded JSON value, or `InvalidMessage` (-32600) if it is not JSON-RPC."""
+    if isinstance(obj, list):
+        if not obj:
+            raise InvalidMessage(INVALID_REQUEST, "empty batch")
+        return Kind.BATCH, None, None
+    if not isinstance(obj, dict):
+        raise InvalidMessage(INVALID_REQUEST, f"expected a JSON-RPC object, got {type(obj).__name__}")
+    raw_id = obj.get("id")
+    msg_id = raw_id if _is_valid_id(raw_id) else None
+    if obj.get("jsonrpc") != "2.0":
+        raise InvalidMessage(INVALID_REQUEST, 'missing "jsonrpc": "2.0"', msg_id)
+    method = obj.get("method")
+    if method is not None:
+        if not isinstance(method, str):
+            raise InvalidMessage(INVALID_REQUEST, "method must be a string", msg_id)
+        if "id" not in obj:
+            return Kind.NOTIFICATION, None, method
+        if msg_id is None:
+            raise InvalidMessage(INVALID_REQUEST, "request id must be a string or an integer")
+        return Kind.REQUEST, msg_id, method
+    if "result" in obj or "error" in obj:
+        if "id" not in obj:
+            raise InvalidMessage(INVALID_REQUEST, "response without id")
+        # A response may carry id null (an error about an unreadable request); keep it routable as None.
+        if raw_id is not None and msg_id is None:
+            raise InvalidMessage(INVALID_REQUEST, "response id must be a string, an integer or null")
+        return Kind.RESPONSE, msg_id, None
+    raise InvalidMessage(INVALID_REQUEST, "neither a request, a notification nor a response", msg_id)
+
+
+def parse(line: bytes | str) -> Message:
+    """Parse one line into a `Message`, raising `InvalidMessage` with the JSON-RPC code to answer."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidMessage(PARSE_ERROR, f"invalid JSON: {exc}") from None
+    kind, msg_id, method = classify(obj)
+    raw = line.encode("utf-8") if isinstance(line, str) else line
+    if b"\n" in raw or b"\r" in raw:
+        # Pretty-printed JSON: newlines can only be whitespace between tokens (strings escape them).
+        raw = raw.replace(b"\r", b" ").replace(b"\n", b" ")
+    return Message(raw=raw, kind=kind, id=msg_id, method=method, body=obj)
+
+
+def from_obj(obj: Any) -> Message:
+    """A `Message` for an object the proxy builds itself."""
+    kind, msg_id, method = classify(obj)
+    return Message(raw=encode(obj), kind=kind, id=msg_id, method=method, body=obj)
+
+
+def error_response(msg_id: JsonId | None, code: int, message: str, data: Any = None) -> Message:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return from_obj({"jsonrpc": "2.0", "id": msg_id, "error": error})
+
+
+def request(msg_id: JsonId, method: str, params: dict[str, Any] | None = None) -> Message:
+    obj: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
+    if params is not None:
+        obj["params"] = params
+    return from_obj(obj)
+
+
+def notification(method: str, params: dict[str, Any] | None = None) -> Message:
+    obj: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        obj["params"] = params
+    return from_obj(obj)

@@ -1,0 +1,91 @@
+"""Bookkeeping of client requests awaiting an upstream answer: deadlines, progress, sent state.
+
+Pure: the caller passes the clock. The relay asks for expired entries and answers them with errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .messages import JsonId
+
+
+@dataclass(slots=True)
+class Pending:
+    id: JsonId
+    method: str
+    #: Absolute deadline for the whole request (reset by progress).
+    deadline: float
+    #: Absolute deadline for waiting in the queue while the upstream is not ready.
+    queue_deadline: float
+    progress_token: object | None = None
+    sent: bool = False
+    #: Upstream session generation the request was sent on.
+    generation: int = -1
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def effective_deadline(self) -> float:
+        return self.deadline if self.sent else min(self.deadline, self.queue_deadline)
+
+
+class PendingTable:
+    """Client requests in flight, keyed by the client's id (1 and "1" are different ids)."""
+
+    def __init__(self, request_timeout: float, queue_timeout: float) -> None:
+        self.request_timeout = request_timeout
+        self.queue_timeout = queue_timeout
+        self._by_id: dict[tuple[bool, JsonId], Pending] = {}
+        self._by_token: dict[tuple[bool, object], Pending] = {}
+
+    @staticmethod
+    def _key(msg_id: JsonId) -> tuple[bool, JsonId]:
+        return (isinstance(msg_id, str), msg_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Pending]:
+        return iter(list(self._by_id.values()))
+
+    def __contains__(self, msg_id: JsonId) -> bool:
+        return self._key(msg_id) in self._by_id
+
+    def add(self, msg_id: JsonId, method: str, now: float, progress_token: object | None = None) -> Pending:
+        entry = Pending(
+            id=msg_id,
+            method=method,
+            deadline=now + self.request_timeout,
+            queue_deadline=now + self.queue_timeout,
+            progress_token=progress_token,
+        )
+        self._by_id[self._key(msg_id)] = entry
+        if progress_token is not None:
+            self._by_token[(isinstance(progress_token, str), progress_token)] = entry
+        return entry
+
+    def get(self, msg_id: JsonId) -> Pending | None:
+        return self._by_id.get(self._key(msg_id))
+
+    def pop(self, msg_id: JsonId) -> Pending | None:
+        entry = self._by_id.pop(self._key(msg_id), None)
+        if entry is not None and entry.progress_token is not None:
+            self._by_token.pop((isinstance(entry.progress_token, str), entry.progress_token), None)
+        return entry
+
+    def touch_progress(self, token: object, now: float) -> bool:
+        """A progress notification for `token` resets its request's deadline; False if unknown."""
+        entry = self._by_token.get((isinstance(token, str), token))
+        if entry is None:
+            return False
+        entry.deadline = now + self.request_timeout
+        return True
+
+    def expired(self, now: float) -> list[Pending]:
+        return [entry for entry in self._by_id.values() if entry.effective_deadline() <= now]
+
+    def next_deadline(self) -> float | None:
+        return min((entry.effective_deadline() for entry in self._by_id.values()), default=None)
+
+    def sent_on(self, generation: int) -> list[Pending]:
+        return [e for e in self._by_id.values() if e.sent and e.generation == generation]

@@ -1,0 +1,527 @@
+"""One relay: the client's messages to one upstream server and back, losing nothing and hanging nothing.
+
+The relay owns what outlives a single HTTP exchange: the table of client requests awaiting answers (each
+gets exactly one: the server's, or an error the relay writes), the queue of messages waiting for the
+upstream to be ready, the memory needed to rebuild a server session after it is lost, the keepalive and
+the proxy's own requests (in an id namespace of their own, never shown to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections import deque
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import httpx2
+from anyio.abc import TaskGroup
+
+from .config.model import Profile
+from .errors import SessionExpired, UpstreamError, UpstreamHTTPError
+from .httpclient import build_client
+from .protocol import messages as jsonrpc
+from .protocol.envforward import inject_env, select_env
+from .protocol.ids import ProxyIds
+from .protocol.messages import Kind, Message
+from .protocol.pending import Pending, PendingTable
+from .protocol.session import SessionMemory
+from .protocol.urls import display
+from .transports import detect
+from .transports.base import Upstream
+
+log = logging.getLogger("mcp_sse_proxy.relay")
+
+Write = Callable[[bytes], Awaitable[None]]
+
+#: Requests that may be re-sent after a 429/503 with Retry-After: they change nothing on the server.
+IDEMPOTENT = frozenset(
+    {
+        "ping",
+        "tools/list",
+        "prompts/list",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "prompts/get",
+        "completion/complete",
+        "server/discover",
+    }
+)
+MAX_RETRY_AFTER = 30.0
+SHUTDOWN_GRACE = 2.0
+
+
+class _OwnCall:
+    __slots__ = ("done", "response")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.response: Message | None = None
+
+
+class Relay:
+    """Relays one client to one upstream profile. `run()` returns when the client's input ends."""
+
+    def __init__(self, profile: Profile, write: Write, environ: Mapping[str, str]) -> None:
+        self.profile = profile
+        self._write = write
+        self._pending = PendingTable(profile.request_timeout, profile.queue_timeout)
+        self._ids = ProxyIds()
+        self._own: dict[str, _OwnCall] = {}
+        self._queue: deque[Message] = deque()
+        self._memory = SessionMemory()
+        self._forwarded_env = select_env(environ, profile.env_prefixes)
+        self._limiter = anyio.CapacityLimiter(profile.max_concurrency)
+        self._upstream: Upstream | None = None
+        self._ready = False
+        self._generation = 0
+        self._ever_connected = False
+        self._gave_up: str | None = None
+        self._last_error: str | None = None
+        self._connector_wake = anyio.Event()
+        self._reaper_wake = anyio.Event()
+        self._reaper_at = math.inf
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._last_activity = 0.0
+        self._tg: TaskGroup | None = None
+        self._client: httpx2.AsyncClient | None = None
+        self.transport_name: str | None = None
+
+    # ----------------------------------------------------------------------------------------------
+    # Life cycle
+
+    async def run(self, inbound: AsyncIterable[Message]) -> None:
+        """Relay until `inbound` ends, then drain in-flight requests for a short grace and close."""
+        self._last_activity = anyio.current_time()
+        async with build_client(self.profile) as client, anyio.create_task_group() as tg:
+            self._client = client
+            self._tg = tg
+            tg.start_soon(self._connector)
+            tg.start_soon(self._reaper)
+            if self.profile.ping_interval > 0:
+                tg.start_soon(self._keepalive)
+            try:
+                async for message in inbound:
+                    await self.handle_client(message)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._shutdown()
+                tg.cancel_scope.cancel()
+
+    async def _shutdown(self) -> None:
+        with anyio.move_on_after(SHUTDOWN_GRACE):
+            await self._wait_sent_requests()
+        for entry in list(self._pending):
+            await self._answer_error(entry, "the proxy is shutting down before the server answered")
+        if self._upstream is not None:
+            with anyio.move_on_after(SHUTDOWN_GRACE):
+                await self._upstream.close()
+
+    async def _wait_sent_requests(self) -> None:
+        while any(entry.sent for entry in self._pending):
+            self._idle = anyio.Event()
+            await self._idle.wait()
+
+    # ----------------------------------------------------------------------------------------------
+    # Client → upstream
+
+    async def handle_client(self, message: Message) -> None:
+        """Take one message from the client: register it, then send it or queue it."""
+        if message.kind is Kind.REQUEST:
+            if not await self._register(message):
+                return
+            if message.method == "tools/call" and self._forwarded_env:
+                changed = inject_env(message.body, self._forwarded_env)
+                if changed is not None:
+                    message = message.with_body(changed)
+        elif message.kind is Kind.BATCH:
+            for item in message.body:
+                if isinstance(item, dict) and "method" in item and item.get("id") is not None:
+                    self._pending.add(item["id"], str(item["method"]), anyio.current_time())
+        elif message.kind is Kind.NOTIFICATION and message.method == "notifications/cancelled":
+            if not self._client_cancelled(message):
+                return
+        self._memory.observe_client(message)
+        if self._gave_up is not None and message.kind is not Kind.NOTIFICATION:
+            await self._fail_message(message, self._gave_up)
+            return
+        if self._ready and not self._queue:
+            self._dispatch(message)
+        else:
+            self._queue.append(message)
+            self._connector_wake.set()
+
+    async def _register(self, message: Message) -> bool:
+        assert message.id is not None
+        if self._ids.owns(message.id) or message.id in self._pending:
+            await self._write(
+                jsonrpc.error_response(
+                    message.id, jsonrpc.INVALID_REQUEST, "request id is already in use by a pending request"
+                ).raw
+            )
+            return False
+        meta = message.params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        entry = self._pending.add(message.id, message.method or "", anyio.current_time(), token)
+        self._schedule_reaper(entry.effective_deadline())
+        return True
+
+    def _client_cancelled(self, message: Message) -> bool:
+        """Bookkeeping for a client's `notifications/cancelled`; False when it need not go upstream."""
+        request_id = message.params.get("requestId")
+        if not isinstance(request_id, (str, int)):
+            return True
+        entry = self._pending.get(request_id)
+        if entry is None:
+            return True
+        self._finish(entry)  # a late response for it is dropped
+        return entry.sent
+
+    def _dispatch(self, message: Message) -> None:
+        entry = self._pending.get(message.id) if message.kind is Kind.REQUEST and message.id is not None else None
+        if entry is not None:
+            entry.sent = True
+            entry.generation = self._generation
+        assert self._tg is not None
+        self._tg.start_soon(self._send, message, self._generation, entry)
+
+    async def _send(self, message: Message, generation: int, entry: Pending | None, attempt: int = 0) -> None:
+        upstream = self._upstream
+        assert upstream is not None
+        try:
+            if entry is not None:
+                async with self._limiter:
+                    await upstream.send(message)
+            else:
+                await upstream.send(message)
+            self._last_activity = anyio.current_time()
+        except SessionExpired as exc:
+            if entry is not None and self._pending.get(entry.id) is entry and attempt == 0:
+                # The server never processed it: send it again on the new session.
+                entry.sent = False
+                self._queue.appendleft(message)
+            self._session_lost(generation, exc.reason)
+        except UpstreamError as exc:
+            if (
+                entry is not None
+                and isinstance(exc, UpstreamHTTPError)
+                and exc.status in (429, 503)
+                and entry.method in IDEMPOTENT
+                and attempt < 3
+                and self._pending.get(entry.id) is entry
+            ):
+                delay = min(exc.retry_after if exc.retry_after is not None else 2.0**attempt, MAX_RETRY_AFTER)
+                log.info("upstream answered %s; retrying %s in %.1f s", exc.status, entry.method, delay)
+                await anyio.sleep(delay)
+                await self._send(message, generation, entry, attempt + 1)
+                return
+            await self._fail_message(message, _describe(exc))
+
+    async def _fail_message(self, message: Message, reason: str) -> None:
+        if message.kind is Kind.REQUEST and message.id is not None:
+            entry = self._pending.get(message.id)
+            if entry is not None:
+                await self._answer_error(entry, reason)
+        elif message.kind is Kind.BATCH:
+            for item in message.body:
+                if isinstance(item, dict) and item.get("id") is not None and "method" in item:
+                    entry = self._pending.get(item["id"])
+                    if entry is not None:
+                        await self._answer_error(entry, reason)
+        else:
+            log.warning("could not deliver a %s to the server: %s", message.method or "response", reason)
+
+    async def _answer_error(self, entry: Pending, reason: str) -> None:
+        if self._pending.get(entry.id) is not entry:
+            return
+        self._finish(entry)
+        log.warning("answering %s (id %r) with an error: %s", entry.method, entry.id, reason)
+        data = {"upstream": display(self._upstream.url if self._upstream else self.profile.url)}
+        await self._write(jsonrpc.error_response(entry.id, jsonrpc.INTERNAL_ERROR, reason, data).raw)
+
+    def _finish(self, entry: Pending) -> None:
+        self._pending.pop(entry.id)
+        self._idle.set()
+
+    # ----------------------------------------------------------------------------------------------
+    # Upstream → client
+
+    async def _on_upstream(self, message: Message) -> None:
+        self._last_activity = anyio.current_time()
+        kind = message.kind
+        if kind is Kind.RESPONSE:
+            msg_id = message.id
+            if self._ids.owns(msg_id):
+                call = self._own.get(msg_id)  # type: ignore[arg-type]
+                if call is not None:
+                    call.response = message
+                    call.done.set()
+                return
+            if msg_id is None:
+                await self._write(message.raw)
+                return
+            entry = self._pending.get(msg_id)
+            if entry is None:
+                log.debug("dropping a response for unknown or finished id %r", msg_id)
+                return
+            self._finish(entry)
+            if entry.method == "initialize":
+                self._memory.observe_initialize_result(message)
+            await self._write(message.raw)
+        elif kind is Kind.BATCH:
+            for item in message.body:
+                if isinstance(item, dict) and "method" not in item and item.get("id") is not None:
+                    entry = self._pending.get(item["id"])
+                    if entry is not None:
+                        self._finish(entry)
+            await self._write(message.raw)
+        else:
+            if kind is Kind.NOTIFICATION and message.method == "notifications/progress":
+                self._pending.touch_progress(message.params.get("progressToken"), anyio.current_time())
+            await self._write(message.raw)
+
+    # ----------------------------------------------------------------------------------------------
+    # Connecting, detecting, recovering
+
+    def _session_lost(self, generation: int, reason: str) -> None:
+        if generation != self._generation or not self._ready:
+            return
+        self._ready = False
+        self._last_error = reason
+        log.warning("upstream session lost (%s); reconnecting", reason)
+        upstream = self._upstream
+        if upstream is not None and upstream.name == "sse":
+            # Legacy responses travel on the lost stream: nothing sent on it will be answered.
+            assert self._tg is not None
+            for entry in self._pending.sent_on(generation):
+                self._tg.start_soon(
+                    self._answer_error, entry, f"the upstream session was lost before the server answered ({reason})"
+                )
+        self._connector_wake.set()
+
+    def _upstream_lost(self, reason: str) -> None:
+        # Transports stop the streams of a replaced session before opening a new one, so a report
+        # always concerns the current session.
+        self._session_lost(self._generation, reason)
+
+    def _connect_needed(self) -> bool:
+        if self._ready or self._gave_up is not None:
+            return False
+        if self._upstream is not None and self._ever_connected:
+            return True  # a lost session is rebuilt at once, even with nothing queued
+        return bool(self._queue)
+
+    async def _connector(self) -> None:
+        failures = 0
+        while True:
+            while not self._connect_needed():
+                await self._connector_wake.wait()
+                self._connector_wake = anyio.Event()
+            if failures:
+                await anyio.sleep(self._backoff(failures))
+            try:
+                if self._upstream is None:
+                    if not await self._first_connect():
+                        continue
+                else:
+                    await self._reconnect()
+            except UpstreamError as exc:
+                failures += 1
+                self._last_error = _describe(exc)
+                log.warning("cannot reach the upstream (attempt %d): %s", failures, self._last_error)
+                await self._after_failed_attempt(exc, failures)
+                continue
+            failures = 0
+            self._ever_connected = True
+            self._ready = True
+            self._flush()
+
+    async def _first_connect(self) -> bool:
+        """Detect the transport with the first queued message; False if nothing was left to send."""
+        first = self._next_queued()
+        if first is None:
+            return False
+        entry = self._pending.get(first.id) if first.kind is Kind.REQUEST and first.id is not None else None
+        generation = self._generation + 1
+        if entry is not None:
+            entry.sent = True
+            entry.generation = generation
+        self._generation = generation
+        assert self._client is not None and self._tg is not None
+        try:
+            upstream, first_sent = await detect.connect(
+                self.profile, self._client, self._tg, self._on_upstream, self._upstream_lost, first
+            )
+        except detect.NoTransport as exc:
+            if exc.error_message is not None and entry is not None:
+                self._finish(entry)
+                await self._write(exc.error_message.with_id(entry.id).raw)
+            else:
+                await self._fail_message(first, _describe(exc))
+            raise
+        except UpstreamError as exc:
+            await self._fail_message(first, _describe(exc))
+            raise
+        self._upstream = upstream
+        self.transport_name = upstream.name
+        if not first_sent:
+            self._queue.appendleft(first)
+            if entry is not None:
+                entry.sent = False
+        return True
+
+    async def _reconnect(self) -> None:
+        upstream = self._upstream
+        assert upstream is not None
+        self._generation += 1
+        await upstream.open()
+        await self._replay()
+        log.warning("upstream session re-established at %s", display(upstream.url))
+
+    async def _replay(self) -> None:
+        """Rebuild the client's session on a new server session, answering nothing to the client."""
+        memory = self._memory
+        if memory.initialize is None or memory.init_result is None:
+            return
+        response = await self._own_request("initialize", memory.initialize.params, self.profile.read_timeout)
+        result = response.body.get("result")
+        if not isinstance(result, dict):
+            raise UpstreamError(f"the server refused the replayed initialize: {response.body.get('error')}")
+        upstream = self._upstream
+        assert upstream is not None
+        await upstream.send(memory.initialized or jsonrpc.notification("notifications/initialized"))
+        warnings, notes = memory.changes_after_replay(result)
+        for warning in warnings:
+            log.warning("after reconnecting: %s", warning)
+        for note in notes:
+            await self._write(note.raw)
+        for method, params in memory.restore_requests():
+            try:
+                reply = await self._own_request(method, params, self.profile.read_timeout)
+            except UpstreamError as exc:
+                log.warning("could not restore %s after reconnecting: %s", method, exc.reason)
+                continue
+            if "error" in reply.body:
+                log.warning("could not restore %s after reconnecting: %s", method, reply.body["error"])
+
+    async def _after_failed_attempt(self, exc: UpstreamError, failures: int) -> None:
+        attempts = self.profile.reconnect_attempts
+        if attempts and failures >= attempts:
+            self._gave_up = f"the upstream is unreachable after {failures} attempts: {_describe(exc)}"
+            log.error("giving up on %s: %s", display(self.profile.url), self._gave_up)
+            await self._fail_queue(self._gave_up)
+        elif not self._ever_connected:
+            # Nobody is waiting for a reconnect yet: answer now rather than after the queue timeout.
+            await self._fail_queue(_describe(exc))
+
+    async def _fail_queue(self, reason: str) -> None:
+        while self._queue:
+            await self._fail_message(self._queue.popleft(), reason)
+
+    def _next_queued(self) -> Message | None:
+        while self._queue:
+            message = self._queue.popleft()
+            if self._is_live(message):
+                return message
+        return None
+
+    def _is_live(self, message: Message) -> bool:
+        """Whether a queued message still has to go out (its request was not cancelled or timed out)."""
+        if message.kind is Kind.REQUEST and message.id is not None:
+            return message.id in self._pending
+        return True
+
+    def _flush(self) -> None:
+        while self._queue and self._ready:
+            message = self._queue.popleft()
+            if self._is_live(message):
+                self._dispatch(message)
+
+    def _backoff(self, failures: int) -> float:
+        base = self.profile.reconnect_initial_backoff * (2 ** (failures - 1))
+        capped = min(base, self.profile.reconnect_max_backoff)
+        return capped * (0.5 + random.random() / 2)
+
+    async def _own_request(self, method: str, params: dict[str, Any] | None, timeout: float) -> Message:
+        """A request of the proxy's own; its response never reaches the client."""
+        upstream = self._upstream
+        assert upstream is not None
+        own_id = self._ids.next()
+        call = _OwnCall()
+        self._own[own_id] = call
+        try:
+            with anyio.fail_after(timeout):
+                await upstream.send(jsonrpc.request(own_id, method, params))
+                await call.done.wait()
+        except TimeoutError:
+            raise UpstreamError(f"no answer to the proxy's {method} within {timeout:g} s") from None
+        finally:
+            self._own.pop(own_id, None)
+        assert call.response is not None
+        return call.response
+
+    # ----------------------------------------------------------------------------------------------
+    # Timers
+
+    def _schedule_reaper(self, deadline: float) -> None:
+        if deadline < self._reaper_at:
+            self._reaper_wake.set()
+
+    async def _reaper(self) -> None:
+        """Answers every request whose time ran out, queued or sent."""
+        while True:
+            deadline = self._pending.next_deadline()
+            self._reaper_at = deadline if deadline is not None else math.inf
+            wait = self._reaper_at - anyio.current_time()
+            if wait > 0:
+                with anyio.move_on_after(wait):
+                    await self._reaper_wake.wait()
+                self._reaper_wake = anyio.Event()
+            now = anyio.current_time()
+            for entry in self._pending.expired(now):
+                if entry.sent:
+                    reason = f"no response from the server within {self.profile.request_timeout:g} s"
+                    await self._answer_error(entry, reason)
+                    if self._ready and self._upstream is not None:
+                        cancel = jsonrpc.notification(
+                            "notifications/cancelled", {"requestId": entry.id, "reason": "timed out in the proxy"}
+                        )
+                        self._dispatch(cancel)
+                else:
+                    reason = (
+                        f"the upstream was not available within {self.profile.queue_timeout:g} s"
+                        + (f" ({self._last_error})" if self._last_error else "")
+                    )
+                    await self._answer_error(entry, reason)
+
+    async def _keepalive(self) -> None:
+        interval = self.profile.ping_interval
+        while True:
+            await anyio.sleep(max(0.0, self._last_activity + interval - anyio.current_time()))
+            if anyio.current_time() - self._last_activity < interval:
+                continue
+            self._last_activity = anyio.current_time()
+            if not self._ready or self._memory.init_result is None:
+                continue
+            generation = self._generation
+            try:
+                await self._own_request("ping", None, min(self.profile.read_timeout, max(interval, 5.0)))
+                log.debug("keepalive ping answered")
+            except UpstreamError as exc:
+                log.warning("keepalive ping failed: %s", exc.reason)
+                upstream = self._upstream
+                if upstream is not None and upstream.name == "sse":
+                    await upstream.close()
+                    self._session_lost(generation, "the keepalive ping was not answered")
+
+
+def _describe(exc: UpstreamError) -> str:
+    reason = exc.reason
+    if isinstance(exc, UpstreamHTTPError) and exc.challenge:
+        reason += f" (WWW-Authenticate: {exc.challenge})"
+    return reason
+

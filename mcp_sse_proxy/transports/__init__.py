@@ -1,0 +1,1 @@
+"""Upstream transports: legacy HTTP+SSE and Streamable HTTP behind one small interface."""

@@ -1,0 +1,48 @@
+"""Small helpers shared by the HTTP transports: status descriptions, error mapping, header reading."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx2
+
+from ..errors import UpstreamError, UpstreamUnavailable
+
+
+def describe_status(resp: httpx2.Response) -> str:
+    return f"HTTP {resp.status_code} {resp.reason_phrase}".rstrip()
+
+
+def is_event_stream(resp: httpx2.Response) -> bool:
+    return resp.headers.get("content-type", "").partition(";")[0].strip().lower() == "text/event-stream"
+
+
+def is_json(resp: httpx2.Response) -> bool:
+    return resp.headers.get("content-type", "").partition(";")[0].strip().lower() == "application/json"
+
+
+def retry_after(resp: httpx2.Response) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
+    value = resp.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def request_error(exc: httpx2.HTTPError, method: str, url: str) -> UpstreamError:
+    """An `UpstreamError` naming what failed, for a transport-level httpx2 error."""
+    kind = type(exc).__name__
+    detail = str(exc) or kind
+    if isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.ProxyError)):
+        return UpstreamUnavailable(f"cannot connect to {url}: {detail}")
+    if isinstance(exc, httpx2.TimeoutException):
+        return UpstreamError(f"{method} {url} timed out ({kind})")
+    return UpstreamError(f"{method} {url} failed: {kind}: {detail}")

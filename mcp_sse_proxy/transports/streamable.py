@@ -1,0 +1,341 @@
+"""Streamable HTTP upstream, handshake era (2025-03-26 … 2025-11-25).
+
+Every client message is its own POST; a request's answer comes as a JSON body or as an SSE stream that is
+relayed as it arrives. Session id and protocol version headers follow the handshake; a broken response
+stream is resumed with `Last-Event-ID`; the optional GET stream carries server-initiated messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx2
+from anyio.abc import TaskGroup, TaskStatus
+
+from ..config.model import Profile
+from ..errors import (
+    SessionExpired,
+    StreamLost,
+    TransportMismatch,
+    UpstreamError,
+    UpstreamHTTPError,
+)
+from ..protocol.messages import InvalidMessage, Kind, Message, parse
+from ..protocol.urls import display
+from .base import Deliver, SessionLostCallback
+from .http import describe_status, is_event_stream, is_json, request_error, retry_after
+
+log = logging.getLogger("mcp_sse_proxy.streamable")
+
+POST_ACCEPT = "application/json, text/event-stream"
+#: How long to keep reading a response stream after its response arrived (lets the connection be reused).
+DRAIN_AFTER_RESPONSE = 0.5
+ERROR_BODY_LIMIT = 64 * 1024
+DEFAULT_RETRY_MS = 1000
+MAX_RESUME_FAILURES = 3
+
+
+def _request_ids(message: Message) -> set[object]:
+    if message.kind is Kind.REQUEST:
+        return {message.id}
+    if message.kind is Kind.BATCH:
+        return {
+            item.get("id")
+            for item in message.body
+            if isinstance(item, dict) and "method" in item and item.get("id") is not None
+        }
+    return set()
+
+
+class StreamableUpstream:
+    """A Streamable HTTP server at one URL. `open()` forgets the session so the next initialize starts one."""
+
+    name = "streamable-http"
+
+    def __init__(
+        self,
+        client: httpx2.AsyncClient,
+        url: str,
+        profile: Profile,
+        task_group: TaskGroup,
+        deliver: Deliver,
+        on_lost: SessionLostCallback,
+    ) -> None:
+        self._client = client
+        self.url = url
+        self._profile = profile
+        self._tg = task_group
+        self._deliver = deliver
+        self._on_lost = on_lost
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self._get_scope: anyio.CancelScope | None = None
+        self._retry_ms: int | None = None
+
+    async def open(self) -> None:
+        self._stop_get_stream()
+        self.session_id = None
+        self.protocol_version = None
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept}
+        if self.session_id is not None:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version is not None:
+            headers["MCP-Protocol-Version"] = self.protocol_version
+        return headers
+
+    async def send(self, message: Message, *, probing: bool = False) -> None:
+        """POST `message`; for a request, deliver everything up to its response before returning.
+
+        With `probing`, a 400/404/405 or a reply that is not MCP raises `TransportMismatch` (auto-detection).
+        """
+        wanted = _request_ids(message)
+        headers = self._headers(POST_ACCEPT)
+        headers["Content-Type"] = "application/json"
+        had_session = self.session_id is not None
+        read = None if wanted else self._profile.read_timeout
+        timeout = httpx2.Timeout(self._profile.connect_timeout, read=read, write=self._profile.read_timeout)
+        last_event_id: str | None = None
+        try:
+            async with self._client.stream(
+                "POST", self.url, content=message.raw, headers=headers, timeout=timeout
+            ) as resp:
+                if message.method == "initialize":
+                    sid = resp.headers.get("mcp-session-id")
+                    if sid:
+                        self.session_id = sid
+                status = resp.status_code
+                if status == 202 or (status == 200 and not wanted and not is_event_stream(resp)):
+                    await resp.aread()
+                    self._after_accepted(message)
+                    return
+                if status >= 400:
+                    await self._raise_for_status(resp, message, had_session, probing)
+                    return
+                if is_json(resp):
+                    await self._deliver_json(resp, message, wanted)
+                elif is_event_stream(resp):
+                    last_event_id = await self._consume(resp, message, wanted)
+                else:
+                    await resp.aread()
+                    reason = f"POST {display(self.url)} answered {resp.headers.get('content-type')!r}"
+                    if probing:
+                        raise TransportMismatch(reason + ": not an MCP endpoint", status=status)
+                    raise UpstreamError(reason + ", neither JSON nor an event stream", status=status)
+        except httpx2.HTTPError as exc:
+            if probing and not wanted:
+                raise request_error(exc, "POST", display(self.url)) from None
+            if last_event_id is None or not wanted:
+                raise request_error(exc, "POST", display(self.url)) from None
+        if wanted:
+            await self._resume(message, wanted, last_event_id)
+
+    def _after_accepted(self, message: Message) -> None:
+        if message.method == "notifications/initialized" and self.session_id is not None:
+            self._start_get_stream()
+
+    async def _raise_for_status(
+        self, resp: httpx2.Response, message: Message, had_session: bool, probing: bool
+    ) -> None:
+        body = await _read_limited(resp, ERROR_BODY_LIMIT)
+        status = resp.status_code
+        if status == 404 and had_session:
+            raise SessionExpired(f"the server no longer knows our session ({describe_status(resp)})", status=404)
+        error_message = _jsonrpc_error(body)
+        if probing and status in (400, 404, 405):
+            exc = TransportMismatch(
+                f"POST {display(self.url)} answered {describe_status(resp)}", status=status
+            )
+            exc.error_message = error_message  # type: ignore[attr-defined]
+            raise exc
+        if error_message is not None and message.kind is Kind.REQUEST and status not in (401, 403):
+            # A JSON-RPC error body (often with id null) answers the request it was sent for.
+            await self._deliver(error_message.with_id(message.id) if error_message.id != message.id else error_message)
+            return
+        raise UpstreamHTTPError(
+            f"{describe_status(resp)} from POST {display(self.url)}",
+            status=status,
+            challenge=resp.headers.get("www-authenticate"),
+            retry_after=retry_after(resp),
+            body=body,
+        )
+
+    async def _deliver_json(self, resp: httpx2.Response, message: Message, wanted: set[object]) -> None:
+        body = await _read_limited(resp, self._profile.max_message_size)
+        try:
+            reply = parse(body)
+        except InvalidMessage as exc:
+            raise UpstreamError(f"POST {display(self.url)} answered invalid JSON-RPC: {exc.reason}") from None
+        await self._handle_incoming(reply, message, wanted)
+
+    async def _handle_incoming(self, reply: Message, sent: Message, wanted: set[object]) -> None:
+        if reply.kind is Kind.RESPONSE:
+            wanted.discard(reply.id)
+            if sent.method == "initialize" and reply.id == sent.id:
+                result = reply.body.get("result")
+                if isinstance(result, dict) and isinstance(result.get("protocolVersion"), str):
+                    self.protocol_version = result["protocolVersion"]
+        elif reply.kind is Kind.BATCH:
+            for item in reply.body:
+                if isinstance(item, dict) and "method" not in item:
+                    wanted.discard(item.get("id"))
+        await self._deliver(reply)
+
+    async def _consume(self, resp: httpx2.Response, sent: Message, wanted: set[object]) -> str | None:
+        """Relay an SSE response stream as it arrives; return the last event id seen."""
+        last_event_id: str | None = None
+        events = self._events(resp)
+        async for event_id, reply in events:
+            if event_id:
+                last_event_id = event_id
+            if reply is not None:
+                await self._handle_incoming(reply, sent, wanted)
+                if not wanted:
+                    break
+        if not wanted:
+            with anyio.move_on_after(DRAIN_AFTER_RESPONSE):
+                async for _event_id, reply in events:
+                    if reply is not None:
+                        await self._deliver(reply)
+        return last_event_id
+
+    async def _events(self, resp: httpx2.Response) -> AsyncIterator[tuple[str, Message | None]]:
+        source = httpx2.EventSource(resp, max_event_size=self._profile.max_message_size)
+        async for sse in source:
+            if sse.retry is not None:
+                self._retry_ms = sse.retry
+            if sse.event != "message" or not sse.data:
+                yield sse.id, None  # priming event or another kind: only its id matters
+                continue
+            try:
+                reply = parse(sse.data)
+            except InvalidMessage as exc:
+                log.warning("skipping an SSE message that is not JSON-RPC: %s", exc.reason)
+                yield sse.id, None
+                continue
+            yield sse.id, reply
+
+    async def _resume(self, sent: Message, wanted: set[object], last_event_id: str | None) -> None:
+        """GET with `Last-Event-ID` until the response arrives (2025-11-25 polling and dropped streams)."""
+        failures = 0
+        while wanted:
+            if last_event_id is None:
+                raise StreamLost(
+                    "the server closed the response stream before answering, and gave no event id to resume from"
+                )
+            delay = (self._retry_ms if self._retry_ms is not None else DEFAULT_RETRY_MS) / 1000
+            await anyio.sleep(delay * (1 if failures == 0 else 2**failures))
+            headers = self._headers("text/event-stream")
+            headers["Last-Event-ID"] = last_event_id
+            progressed = False
+            try:
+                timeout = httpx2.Timeout(self._profile.connect_timeout, read=None)
+                async with self._client.stream("GET", self.url, headers=headers, timeout=timeout) as resp:
+                    if resp.status_code == 404 and self.session_id is not None:
+                        raise StreamLost("the session ended while the response stream was being resumed")
+                    if resp.status_code != 200 or not is_event_stream(resp):
+                        await resp.aread()
+                        raise StreamLost(
+                            f"the response stream broke and resuming it failed ({describe_status(resp)})"
+                        )
+                    async for event_id, reply in self._events(resp):
+                        if event_id and event_id != last_event_id:
+                            last_event_id = event_id
+                            progressed = True
+                        if reply is not None:
+                            progressed = True
+                            await self._handle_incoming(reply, sent, wanted)
+                            if not wanted:
+                                return
+            except httpx2.HTTPError as exc:
+                log.debug("resuming %s failed: %s", display(self.url), exc)
+            failures = 0 if progressed else failures + 1
+            if failures >= MAX_RESUME_FAILURES:
+                raise StreamLost(f"the response stream broke and {failures} attempts to resume it failed")
+
+    def _start_get_stream(self) -> None:
+        if self._get_scope is None:
+            self._get_scope = anyio.CancelScope()
+            self._tg.start_soon(self._get_stream, self._get_scope, self.session_id)
+
+    def _stop_get_stream(self) -> None:
+        if self._get_scope is not None:
+            self._get_scope.cancel()
+            self._get_scope = None
+
+    async def _get_stream(self, scope: anyio.CancelScope, session_id: str | None) -> None:
+        """The optional GET stream for server-initiated messages, resumed with `Last-Event-ID`."""
+        last_event_id: str | None = None
+        failures = 0
+        with scope:
+            while True:
+                headers = self._headers("text/event-stream")
+                if last_event_id is not None:
+                    headers["Last-Event-ID"] = last_event_id
+                try:
+                    timeout = httpx2.Timeout(self._profile.connect_timeout, read=None)
+                    async with self._client.stream("GET", self.url, headers=headers, timeout=timeout) as resp:
+                        if resp.status_code == 405:
+                            log.debug("%s offers no GET stream (405)", display(self.url))
+                            return
+                        if resp.status_code == 404 and session_id is not None:
+                            self._on_lost("the server no longer knows our session (GET answered 404)")
+                            return
+                        if resp.status_code != 200 or not is_event_stream(resp):
+                            await resp.aread()
+                            failures += 1
+                        else:
+                            failures = 0
+                            async for event_id, reply in self._events(resp):
+                                if event_id:
+                                    last_event_id = event_id
+                                if reply is not None:
+                                    await self._deliver(reply)
+                except httpx2.HTTPError as exc:
+                    failures += 1
+                    log.debug("GET stream of %s failed: %s", display(self.url), exc)
+                if failures > 8:
+                    log.warning("giving up the GET stream of %s after %d failures", display(self.url), failures)
+                    return
+                delay = (self._retry_ms or DEFAULT_RETRY_MS) / 1000
+                await anyio.sleep(min(delay * (2 ** max(0, failures - 1)), 30.0))
+
+    async def close(self) -> None:
+        self._stop_get_stream()
+        if self.session_id is None:
+            return
+        with anyio.move_on_after(2.0, shield=True):
+            try:
+                await self._client.delete(
+                    self.url, headers=self._headers("application/json, text/event-stream"), timeout=2.0
+                )
+            except httpx2.HTTPError as exc:
+                log.debug("DELETE of the session failed: %s", exc)
+        self.session_id = None
+
+
+async def _read_limited(resp: httpx2.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamError(f"the server's reply exceeds the maximum message size ({limit} bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _jsonrpc_error(body: bytes) -> Message | None:
+    if not body.strip():
+        return None
+    try:
+        reply = parse(body)
+    except InvalidMessage:
+        return None
+    if reply.kind is Kind.RESPONSE and isinstance(reply.body.get("error"), dict):
+        return reply
+    return None
+
