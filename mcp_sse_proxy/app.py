@@ -33,7 +33,11 @@ async def serve(config: AppConfig, stdin_fd: int | None = None, stdout_fd: int |
         raise NotImplementedError("aggregating several profiles is not available yet")
     profile = config.profiles[0]
     writer = LineWriter(sys.stdout.fileno() if stdout_fd is None else stdout_fd)
-    relay = Relay(profile, writer.send, os.environ)
+
+    async def to_client(message: Message) -> None:
+        await writer.send(message.raw)
+
+    relay = Relay(profile, to_client, os.environ)
     fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
     async with anyio.create_task_group() as outer:
         outer.start_soon(writer.run)
@@ -50,7 +54,9 @@ async def _client_messages(fd: int, max_size: int, writer: LineWriter) -> AsyncI
         if line is None:
             log.error("dropped an input line longer than the maximum message size (%d bytes)", max_size)
             await writer.send(
-                jsonrpc.error_response(None, jsonrpc.INVALID_REQUEST, f"message larger than {max_size} bytes").raw
+                jsonrpc.error_response(
+                    None, jsonrpc.INVALID_REQUEST, f"message larger than {max_size} bytes"
+                ).raw
             )
             continue
         try:

@@ -34,7 +34,8 @@ from .transports.base import Upstream
 
 log = logging.getLogger("mcp_sse_proxy.relay")
 
-Write = Callable[[bytes], Awaitable[None]]
+#: Where the relay sends what the client must see (server messages and the relay's own answers).
+Write = Callable[[Message], Awaitable[None]]
 
 #: Requests that may be re-sent after a 429/503 with Retry-After: they change nothing on the server.
 IDEMPOTENT = frozenset(
@@ -182,7 +183,9 @@ class Relay:
         return entry.sent
 
     def _dispatch(self, message: Message) -> None:
-        entry = self._pending.get(message.id) if message.kind is Kind.REQUEST and message.id is not None else None
+        entry = (
+            self._pending.get(message.id) if message.kind is Kind.REQUEST and message.id is not None else None
+        )
         if entry is not None:
             entry.sent = True
             entry.generation = self._generation
@@ -241,7 +244,7 @@ class Relay:
         self._finish(entry)
         log.warning("answering %s (id %r) with an error: %s", entry.method, entry.id, reason)
         data = {"upstream": display(self._upstream.url if self._upstream else self.profile.url)}
-        await self._write(jsonrpc.error_response(entry.id, jsonrpc.INTERNAL_ERROR, reason, data).raw)
+        await self._write(jsonrpc.error_response(entry.id, jsonrpc.INTERNAL_ERROR, reason, data))
 
     def _finish(self, entry: Pending) -> None:
         self._pending.pop(entry.id)
@@ -262,7 +265,7 @@ class Relay:
                     call.done.set()
                 return
             if msg_id is None:
-                await self._write(message.raw)
+                await self._write(message)
                 return
             entry = self._pending.get(msg_id)
             if entry is None:
@@ -271,18 +274,18 @@ class Relay:
             self._finish(entry)
             if entry.method == "initialize":
                 self._memory.observe_initialize_result(message)
-            await self._write(message.raw)
+            await self._write(message)
         elif kind is Kind.BATCH:
             for item in message.body:
                 if isinstance(item, dict) and "method" not in item and item.get("id") is not None:
                     entry = self._pending.get(item["id"])
                     if entry is not None:
                         self._finish(entry)
-            await self._write(message.raw)
+            await self._write(message)
         else:
             if kind is Kind.NOTIFICATION and message.method == "notifications/progress":
                 self._pending.touch_progress(message.params.get("progressToken"), anyio.current_time())
-            await self._write(message.raw)
+            await self._write(message)
 
     # ----------------------------------------------------------------------------------------------
     # Connecting, detecting, recovering
@@ -299,7 +302,9 @@ class Relay:
             assert self._tg is not None
             for entry in self._pending.sent_on(generation):
                 self._tg.start_soon(
-                    self._answer_error, entry, f"the upstream session was lost before the server answered ({reason})"
+                    self._answer_error,
+                    entry,
+                    f"the upstream session was lost before the server answered ({reason})",
                 )
         self._connector_wake.set()
 
@@ -359,7 +364,7 @@ class Relay:
         except detect.NoTransport as exc:
             if exc.error_message is not None and entry is not None:
                 self._finish(entry)
-                await self._write(exc.error_message.with_id(entry.id).raw)
+                await self._write(exc.error_message.with_id(entry.id))
             else:
                 await self._fail_message(first, _describe(exc))
             raise
@@ -398,7 +403,7 @@ class Relay:
         for warning in warnings:
             log.warning("after reconnecting: %s", warning)
         for note in notes:
-            await self._write(note.raw)
+            await self._write(note)
         for method, params in memory.restore_requests():
             try:
                 reply = await self._own_request(method, params, self.profile.read_timeout)
@@ -488,13 +493,13 @@ class Relay:
                     await self._answer_error(entry, reason)
                     if self._ready and self._upstream is not None:
                         cancel = jsonrpc.notification(
-                            "notifications/cancelled", {"requestId": entry.id, "reason": "timed out in the proxy"}
+                            "notifications/cancelled",
+                            {"requestId": entry.id, "reason": "timed out in the proxy"},
                         )
                         self._dispatch(cancel)
                 else:
-                    reason = (
-                        f"the upstream was not available within {self.profile.queue_timeout:g} s"
-                        + (f" ({self._last_error})" if self._last_error else "")
+                    reason = f"the upstream was not available within {self.profile.queue_timeout:g} s" + (
+                        f" ({self._last_error})" if self._last_error else ""
                     )
                     await self._answer_error(entry, reason)
 
@@ -524,4 +529,3 @@ def _describe(exc: UpstreamError) -> str:
     if isinstance(exc, UpstreamHTTPError) and exc.challenge:
         reason += f" (WWW-Authenticate: {exc.challenge})"
     return reason
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 import anyio
 import httpx2
 from anyio.abc import TaskGroup, TaskStatus
@@ -15,7 +16,7 @@ from ..errors import (
     UpstreamHTTPError,
 )
 from ..protocol.messages import InvalidMessage, Message, parse
-from ..protocol.urls import resolve_endpoint
+from ..protocol.urls import display, resolve_endpoint
 from .base import Deliver, SessionLostCallback
 from .http import describe_status, is_event_stream, request_error, retry_after
 
@@ -60,6 +61,7 @@ class SseUpstream:
     async def _run_stream(self, *, task_status: TaskStatus[None]) -> None:
         started = False
         reason = "the SSE stream ended"
+        where = f"GET {display(self.url)}"
         with anyio.CancelScope() as scope:
             self._scope = scope
             try:
@@ -69,20 +71,23 @@ class SseUpstream:
                         await resp.aread()
                         if resp.status_code in (400, 404, 405):
                             raise TransportMismatch(
-                                f"GET {self.url} answered {describe_status(resp)}: not a legacy SSE endpoint",
+                                f"{where} answered {describe_status(resp)}: not a legacy SSE endpoint",
                                 status=resp.status_code,
                             )
                         raise UpstreamHTTPError(
-                            f"GET {self.url} answered {describe_status(resp)}",
+                            f"{where} answered {describe_status(resp)}",
                             status=resp.status_code,
                             challenge=resp.headers.get("www-authenticate"),
                             retry_after=retry_after(resp),
                         )
                     if not is_event_stream(resp):
                         raise TransportMismatch(
-                            f"GET {self.url} answered {resp.headers.get('content-type')!r}, not an event stream"
+                            f"{where} answered {resp.headers.get('content-type')!r}, "
+                            "not an event stream"
                         )
-                    events = httpx2.EventSource(resp, max_event_size=self._profile.max_message_size).__aiter__()
+                    events = httpx2.EventSource(
+                        resp, max_event_size=self._profile.max_message_size
+                    ).__aiter__()
                     with anyio.fail_after(self._profile.read_timeout):
                         async for sse in events:
                             if sse.retry is not None:
@@ -92,7 +97,7 @@ class SseUpstream:
                                 break
                             log.debug("ignoring %r event before the endpoint event", sse.event)
                     if self.endpoint is None:
-                        raise UpstreamError(f"GET {self.url}: the stream ended before the endpoint event")
+                        raise UpstreamError(f"{where}: the stream ended before the endpoint event")
                     log.debug("legacy SSE session endpoint %s", self.endpoint)
                     started = True
                     task_status.started()
@@ -110,12 +115,12 @@ class SseUpstream:
             except TimeoutError:
                 if not started:
                     raise UpstreamError(
-                        f"GET {self.url}: no endpoint event within {self._profile.read_timeout:g} s"
+                        f"{where}: no endpoint event within {self._profile.read_timeout:g} s"
                     ) from None
                 reason = "the SSE stream timed out"
             except httpx2.HTTPError as exc:
                 if not started:
-                    raise request_error(exc, "GET", self.url) from None
+                    raise request_error(exc, "GET", display(self.url)) from None
                 reason = f"the SSE stream failed: {type(exc).__name__}: {exc}"
         if scope.cancel_called:
             return
@@ -135,11 +140,11 @@ class SseUpstream:
                 timeout=httpx2.Timeout(self._profile.connect_timeout, read=timeout, write=timeout),
             )
         except httpx2.HTTPError as exc:
-            raise request_error(exc, "POST", endpoint) from None
+            raise request_error(exc, "POST", display(endpoint)) from None
         if 200 <= resp.status_code < 300:
             return
         if resp.status_code == 404:
-            raise SessionExpired(f"POST {endpoint} answered {describe_status(resp)}", status=404)
+            raise SessionExpired(f"POST {display(endpoint)} answered {describe_status(resp)}", status=404)
         raise UpstreamHTTPError(
             f"POST answered {describe_status(resp)}",
             status=resp.status_code,
@@ -155,4 +160,3 @@ class SseUpstream:
 
     async def close(self) -> None:
         await self.close_stream()
-

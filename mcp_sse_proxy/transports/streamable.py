@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import httpx2
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 
 from ..config.model import Profile
 from ..errors import (
@@ -143,7 +143,9 @@ class StreamableUpstream:
         body = await _read_limited(resp, ERROR_BODY_LIMIT)
         status = resp.status_code
         if status == 404 and had_session:
-            raise SessionExpired(f"the server no longer knows our session ({describe_status(resp)})", status=404)
+            raise SessionExpired(
+                f"the server no longer knows our session ({describe_status(resp)})", status=404
+            )
         error_message = _jsonrpc_error(body)
         if probing and status in (400, 404, 405):
             exc = TransportMismatch(
@@ -153,7 +155,9 @@ class StreamableUpstream:
             raise exc
         if error_message is not None and message.kind is Kind.REQUEST and status not in (401, 403):
             # A JSON-RPC error body (often with id null) answers the request it was sent for.
-            await self._deliver(error_message.with_id(message.id) if error_message.id != message.id else error_message)
+            await self._deliver(
+                error_message.with_id(message.id) if error_message.id != message.id else error_message
+            )
             return
         raise UpstreamHTTPError(
             f"{describe_status(resp)} from POST {display(self.url)}",
@@ -224,7 +228,8 @@ class StreamableUpstream:
         while wanted:
             if last_event_id is None:
                 raise StreamLost(
-                    "the server closed the response stream before answering, and gave no event id to resume from"
+                    "the server closed the response stream before answering, "
+                    "and gave no event id to resume from"
                 )
             delay = (self._retry_ms if self._retry_ms is not None else DEFAULT_RETRY_MS) / 1000
             await anyio.sleep(delay * (1 if failures == 0 else 2**failures))
@@ -298,7 +303,9 @@ class StreamableUpstream:
                     failures += 1
                     log.debug("GET stream of %s failed: %s", display(self.url), exc)
                 if failures > 8:
-                    log.warning("giving up the GET stream of %s after %d failures", display(self.url), failures)
+                    log.warning(
+                        "giving up the GET stream of %s after %d failures", display(self.url), failures
+                    )
                     return
                 delay = (self._retry_ms or DEFAULT_RETRY_MS) / 1000
                 await anyio.sleep(min(delay * (2 ** max(0, failures - 1)), 30.0))
@@ -338,4 +345,3 @@ def _jsonrpc_error(body: bytes) -> Message | None:
     if reply.kind is Kind.RESPONSE and isinstance(reply.body.get("error"), dict):
         return reply
     return None
-
