@@ -162,7 +162,7 @@ class Relay:
             await self._write(
                 jsonrpc.error_response(
                     message.id, jsonrpc.INVALID_REQUEST, "request id is already in use by a pending request"
-                ).raw
+                )
             )
             return False
         meta = message.params.get("_meta")
