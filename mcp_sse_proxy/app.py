@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -15,6 +16,9 @@ from .protocol import messages as jsonrpc
 from .protocol.messages import InvalidMessage, Message
 from .relay import Relay
 from .stdio import LineWriter, read_lines
+
+if TYPE_CHECKING:
+    from .aggregate.server import Aggregator
 
 log = logging.getLogger("mcp_sse_proxy")
 
@@ -29,21 +33,25 @@ def run(config: AppConfig) -> int:
 
 
 async def serve(config: AppConfig, stdin_fd: int | None = None, stdout_fd: int | None = None) -> None:
-    if len(config.profiles) != 1:
-        raise NotImplementedError("aggregating several profiles is not available yet")
     profile = config.profiles[0]
     writer = LineWriter(sys.stdout.fileno() if stdout_fd is None else stdout_fd)
 
     async def to_client(message: Message) -> None:
         await writer.send(message.raw)
 
-    relay = Relay(profile, to_client, os.environ)
+    relay: Relay | Aggregator
+    if len(config.profiles) == 1:
+        relay = Relay(profile, to_client, os.environ)
+    else:
+        from .aggregate.server import Aggregator
+
+        relay = Aggregator(config.profiles, to_client, os.environ)
     fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
     async with anyio.create_task_group() as outer:
         outer.start_soon(writer.run)
         async with anyio.create_task_group() as inner:
             inner.start_soon(_watch_signals, inner.cancel_scope)
-            await relay.run(_client_messages(fd, profile.max_message_size, writer))
+            await relay.run(_client_messages(fd, max(p.max_message_size for p in config.profiles), writer))
             inner.cancel_scope.cancel()
         writer.close()
 

@@ -20,7 +20,7 @@ import httpx2
 from anyio.abc import TaskGroup
 
 from .config.model import Profile
-from .errors import SessionExpired, UpstreamError, UpstreamHTTPError
+from .errors import SessionExpired, StreamLost, UpstreamError, UpstreamHTTPError
 from .httpclient import build_client
 from .protocol import messages as jsonrpc
 from .protocol.envforward import inject_env, select_env
@@ -72,6 +72,8 @@ class Relay:
         self._pending = PendingTable(profile.request_timeout, profile.queue_timeout)
         self._ids = ProxyIds()
         self._own: dict[str, _OwnCall] = {}
+        #: Ids of re-issued requests → the client's id they answer.
+        self._aliases: dict[str, jsonrpc.JsonId] = {}
         self._queue: deque[Message] = deque()
         self._memory = SessionMemory()
         self._forwarded_env = select_env(environ, profile.env_prefixes)
@@ -168,6 +170,10 @@ class Relay:
         meta = message.params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         entry = self._pending.add(message.id, message.method or "", anyio.current_time(), token)
+        if jsonrpc.modern_version(message) is not None:
+            entry.extra["modern"] = True
+        if message.method == "subscriptions/listen":
+            entry.deadline = math.inf  # a subscription lasts as long as the client wants it
         self._schedule_reaper(entry.effective_deadline())
         return True
 
@@ -180,6 +186,11 @@ class Relay:
         if entry is None:
             return True
         self._finish(entry)  # a late response for it is dropped
+        scope = entry.extra.get("scope")
+        if entry.extra.get("modern") and isinstance(scope, anyio.CancelScope):
+            # 2026-07-28: closing the request's response stream is the cancellation; nothing is POSTed.
+            scope.cancel()
+            return False
         return entry.sent
 
     def _dispatch(self, message: Message) -> None:
@@ -197,8 +208,10 @@ class Relay:
         assert upstream is not None
         try:
             if entry is not None:
-                async with self._limiter:
-                    await upstream.send(message)
+                with anyio.CancelScope() as scope:
+                    entry.extra["scope"] = scope
+                    async with self._limiter:
+                        await upstream.send(message)
             else:
                 await upstream.send(message)
             self._last_activity = anyio.current_time()
@@ -208,6 +221,22 @@ class Relay:
                 entry.sent = False
                 self._queue.appendleft(message)
             self._session_lost(generation, exc.reason)
+        except StreamLost as exc:
+            if (
+                entry is not None
+                and entry.extra.get("modern")
+                and entry.method in IDEMPOTENT
+                and attempt == 0
+                and self._pending.get(entry.id) is entry
+            ):
+                # A 2026-07-28 stream cannot be resumed: re-issue a request without side effects once,
+                # under a new id whose answer is mapped back to the client's.
+                alias = self._ids.next()
+                self._aliases[alias] = entry.id
+                log.info("re-issuing %s after a broken response stream", entry.method)
+                await self._send(message.with_id(alias), generation, entry, attempt + 1)
+                return
+            await self._fail_message(message, _describe(exc))
         except UpstreamError as exc:
             if (
                 entry is not None
@@ -259,6 +288,10 @@ class Relay:
         if kind is Kind.RESPONSE:
             msg_id = message.id
             if self._ids.owns(msg_id):
+                client_id = self._aliases.pop(msg_id, None)  # type: ignore[arg-type]
+                if client_id is not None:
+                    await self._on_upstream(message.with_id(client_id))
+                    return
                 call = self._own.get(msg_id)  # type: ignore[arg-type]
                 if call is not None:
                     call.response = message

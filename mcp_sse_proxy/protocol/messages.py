@@ -149,3 +149,15 @@ def notification(method: str, params: dict[str, Any] | None = None) -> Message:
     if params is not None:
         obj["params"] = params
     return from_obj(obj)
+
+
+PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
+
+
+def modern_version(message: Message) -> str | None:
+    """The protocol version a 2026-07-28-era request carries in `params._meta`, or None (handshake era)."""
+    if message.kind is not Kind.REQUEST:
+        return None
+    meta = message.params.get("_meta")
+    version = meta.get(PROTOCOL_VERSION_META) if isinstance(meta, dict) else None
+    return version if isinstance(version, str) else None

@@ -8,15 +8,20 @@ Network errors are not a verdict: they propagate, and the relay retries later.
 from __future__ import annotations
 
 import logging
+import secrets
+from typing import Any
 
 import httpx2
 from anyio.abc import TaskGroup
 
 from ..config.model import Profile
 from ..errors import TransportMismatch, UpstreamError
-from ..protocol.messages import Message
+from ..protocol import eras
+from ..protocol import messages as jsonrpc
+from ..protocol.messages import Kind, Message
 from ..protocol.urls import candidate_urls, display
 from .base import Deliver, SessionLostCallback, Upstream
+from .bridge import HandshakeToModern
 from .sse import SseUpstream
 from .streamable import StreamableUpstream
 
@@ -55,6 +60,12 @@ async def connect(
                 _log_choice(profile, sse, tried)
                 return sse, False
             streamable = StreamableUpstream(client, url, profile, task_group, deliver, on_lost)
+            if first.method == "initialize" and profile.protocol != "handshake":
+                chosen, first_sent = await _initialize_or_bridge(
+                    profile, streamable, task_group, deliver, first, probing
+                )
+                _log_choice(profile, chosen, tried)
+                return chosen, first_sent
             await streamable.send(first, probing=probing)
             _log_choice(profile, streamable, tried)
             return streamable, True
@@ -66,6 +77,91 @@ async def connect(
         "no MCP transport answered at " + display(profile.url) + " (tried " + "; ".join(tried) + ")",
         error_message,
     )
+
+
+async def _initialize_or_bridge(
+    profile: Profile,
+    streamable: StreamableUpstream,
+    task_group: TaskGroup,
+    deliver: Deliver,
+    first: Message,
+    probing: bool,
+) -> tuple[Upstream, bool]:
+    """A handshake client's `initialize`: sent as is, unless the server turns out to be 2026-07-28-only.
+
+    The handshake is tried first (no extra round trip for the servers most people run); only when it is
+    refused does a `server/discover` probe decide whether to bridge the eras.
+    """
+    captured: list[Message] = []
+
+    async def capture(message: Message) -> None:
+        captured.append(message)
+
+    mismatch: TransportMismatch | None = None
+    if profile.protocol != "modern":
+        try:
+            await streamable.send(first, probing=probing, deliver=capture)
+        except TransportMismatch as exc:
+            mismatch = exc
+        answer = next((m for m in captured if m.kind is Kind.RESPONSE and m.id == first.id), None)
+        if mismatch is None and answer is not None and "result" in answer.body:
+            for message in captured:
+                await deliver(message)
+            return streamable, True
+    discovered = await _probe_discover(streamable)
+    if discovered is not None:
+        discover_result, version = discovered
+        log.info("the server speaks only 2026-07-28: bridging the handshake-era client")
+        await streamable.open()  # forget whatever the refused handshake left behind
+        return HandshakeToModern(streamable, task_group, deliver, discover_result, version), False
+    if mismatch is not None:
+        raise mismatch
+    for message in captured:
+        await deliver(message)
+    return streamable, True
+
+
+async def _probe_discover(streamable: StreamableUpstream) -> tuple[dict[str, Any], str] | None:
+    """(DiscoverResult, version to use) when the URL is a 2026-07-28 server; None when it is not."""
+    from .. import __version__
+
+    replies: list[Message] = []
+
+    async def capture(message: Message) -> None:
+        replies.append(message)
+
+    version = eras.MODERN_VERSIONS[-1]
+    for _attempt in range(2):
+        meta = {
+            eras.PROTOCOL_VERSION_META: version,
+            eras.CLIENT_CAPABILITIES_META: {},
+            eras.CLIENT_INFO_META: {"name": "mcp-sse-proxy", "version": __version__},
+        }
+        probe = jsonrpc.request(
+            f"mcp-sse-proxy-probe-{secrets.token_hex(4)}", "server/discover", {"_meta": meta}
+        )
+        replies.clear()
+        try:
+            await streamable.send(probe, probing=True, deliver=capture)
+        except TransportMismatch:
+            return None
+        answer = next((m for m in replies if m.kind is Kind.RESPONSE and m.id == probe.id), None)
+        if answer is None:
+            return None
+        result = answer.body.get("result")
+        if isinstance(result, dict):
+            supported = result.get("supportedVersions") or []
+            modern = [v for v in eras.MODERN_VERSIONS if v in supported]
+            return (result, modern[-1]) if modern else None
+        error = answer.body.get("error") or {}
+        if error.get("code") == eras.UNSUPPORTED_PROTOCOL_VERSION:
+            data = error.get("data") or {}
+            mutual = [v for v in eras.MODERN_VERSIONS if v in (data.get("supported") or [])]
+            if mutual and mutual[-1] != version:
+                version = mutual[-1]
+                continue
+        return None
+    return None
 
 
 def _log_choice(profile: Profile, upstream: Upstream, tried: list[str]) -> None:

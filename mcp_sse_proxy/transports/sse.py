@@ -82,8 +82,7 @@ class SseUpstream:
                         )
                     if not is_event_stream(resp):
                         raise TransportMismatch(
-                            f"{where} answered {resp.headers.get('content-type')!r}, "
-                            "not an event stream"
+                            f"{where} answered {resp.headers.get('content-type')!r}, not an event stream"
                         )
                     events = httpx2.EventSource(
                         resp, max_event_size=self._profile.max_message_size

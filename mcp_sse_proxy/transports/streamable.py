@@ -22,7 +22,9 @@ from ..errors import (
     UpstreamError,
     UpstreamHTTPError,
 )
-from ..protocol.messages import InvalidMessage, Kind, Message, parse
+from ..protocol.headers import ToolHeaderCache
+from ..protocol.messages import PROTOCOL_VERSION_META, InvalidMessage, Kind, Message, modern_version, parse
+from ..protocol.messages import request as jsonrpc_request
 from ..protocol.urls import display
 from .base import Deliver, SessionLostCallback
 from .http import describe_status, is_event_stream, is_json, request_error, retry_after
@@ -30,6 +32,9 @@ from .http import describe_status, is_event_stream, is_json, request_error, retr
 log = logging.getLogger("mcp_sse_proxy.streamable")
 
 POST_ACCEPT = "application/json, text/event-stream"
+HEADER_MISMATCH = -32020
+#: Codes only a 2026-07-28 server sends; a probe answered with one found an MCP endpoint.
+MODERN_ERROR_CODES = frozenset({-32020, -32021, -32022})
 #: How long to keep reading a response stream after its response arrived (lets the connection be reused).
 DRAIN_AFTER_RESPONSE = 0.5
 ERROR_BODY_LIMIT = 64 * 1024
@@ -47,6 +52,22 @@ def _request_ids(message: Message) -> set[object]:
             if isinstance(item, dict) and "method" in item and item.get("id") is not None
         }
     return set()
+
+
+class _Exchange:
+    """One POST and what it waits for: the request ids still unanswered, and where replies go."""
+
+    __slots__ = ("sent", "wanted", "deliver", "modern_version", "mismatch", "streaming", "last_event_id")
+
+    def __init__(self, sent: Message, deliver: Deliver) -> None:
+        self.sent = sent
+        self.wanted = _request_ids(sent)
+        self.deliver = deliver
+        self.modern_version = modern_version(sent)
+        #: A HeaderMismatch error held back while the tool list is re-read and the call retried.
+        self.mismatch: Message | None = None
+        self.streaming = False
+        self.last_event_id: str | None = None
 
 
 class StreamableUpstream:
@@ -73,6 +94,8 @@ class StreamableUpstream:
         self.protocol_version: str | None = None
         self._get_scope: anyio.CancelScope | None = None
         self._retry_ms: int | None = None
+        #: Tool input schemas from every modern `tools/list` page, for the `Mcp-Param-*` headers.
+        self.tool_headers = ToolHeaderCache()
 
     async def open(self) -> None:
         self._stop_get_stream()
@@ -87,15 +110,39 @@ class StreamableUpstream:
             headers["MCP-Protocol-Version"] = self.protocol_version
         return headers
 
-    async def send(self, message: Message, *, probing: bool = False) -> None:
+    async def send(self, message: Message, *, probing: bool = False, deliver: Deliver | None = None) -> None:
         """POST `message`; for a request, deliver everything up to its response before returning.
 
         With `probing`, a 400/404/405 or a reply that is not MCP raises `TransportMismatch` (auto-detection).
+        `deliver` overrides where this exchange's replies go (the era bridge reads them itself).
         """
-        wanted = _request_ids(message)
-        headers = self._headers(POST_ACCEPT)
+        deliver = deliver or self._deliver
+        exchange = _Exchange(message, deliver)
+        await self._exchange(exchange, probing)
+        if exchange.mismatch is not None:
+            # HeaderMismatch: our Mcp-Param headers came from a stale tool list. Re-read it, retry once.
+            held = exchange.mismatch
+            await self._relist_tools(exchange.modern_version or "")
+            retry = _Exchange(message, deliver)
+            await self._exchange(retry, probing)
+            if retry.mismatch is not None:
+                await deliver(held)
+
+    def _post_headers(self, exchange: _Exchange) -> dict[str, str]:
+        if exchange.modern_version is not None:
+            sent = exchange.sent
+            headers = {"Accept": POST_ACCEPT, "MCP-Protocol-Version": exchange.modern_version}
+            headers.update(self.tool_headers.headers_for(sent.method or "", sent.params))
+        else:
+            headers = self._headers(POST_ACCEPT)
         headers["Content-Type"] = "application/json"
-        had_session = self.session_id is not None
+        return headers
+
+    async def _exchange(self, exchange: _Exchange, probing: bool) -> None:
+        message = exchange.sent
+        wanted = exchange.wanted
+        headers = self._post_headers(exchange)
+        had_session = "Mcp-Session-Id" in headers
         read = None if wanted else self._profile.read_timeout
         timeout = httpx2.Timeout(self._profile.connect_timeout, read=read, write=self._profile.read_timeout)
         last_event_id: str | None = None
@@ -113,12 +160,12 @@ class StreamableUpstream:
                     self._after_accepted(message)
                     return
                 if status >= 400:
-                    await self._raise_for_status(resp, message, had_session, probing)
+                    await self._raise_for_status(resp, exchange, had_session, probing)
                     return
                 if is_json(resp):
-                    await self._deliver_json(resp, message, wanted)
+                    await self._deliver_json(resp, exchange)
                 elif is_event_stream(resp):
-                    last_event_id = await self._consume(resp, message, wanted)
+                    last_event_id = await self._consume(resp, exchange)
                 else:
                     await resp.aread()
                     reason = f"POST {display(self.url)} answered {resp.headers.get('content-type')!r}"
@@ -126,20 +173,56 @@ class StreamableUpstream:
                         raise TransportMismatch(reason + ": not an MCP endpoint", status=status)
                     raise UpstreamError(reason + ", neither JSON nor an event stream", status=status)
         except httpx2.HTTPError as exc:
-            if probing and not wanted:
+            if not wanted or not exchange.streaming:
                 raise request_error(exc, "POST", display(self.url)) from None
-            if last_event_id is None or not wanted:
-                raise request_error(exc, "POST", display(self.url)) from None
+            if exchange.last_event_id is None or exchange.modern_version is not None:
+                raise StreamLost(
+                    f"the response stream broke before the response ({type(exc).__name__})"
+                ) from None
+            log.debug("response stream broke (%s); resuming from event %s", exc, exchange.last_event_id)
+            last_event_id = exchange.last_event_id
         if wanted:
-            await self._resume(message, wanted, last_event_id)
+            if exchange.modern_version is not None:
+                # 2026-07-28 streams cannot be resumed: the request is lost (the relay decides on re-issue).
+                raise StreamLost("the server closed the response stream before answering")
+            await self._resume(exchange, last_event_id)
+
+    async def _relist_tools(self, version: str) -> None:
+        """Re-read every `tools/list` page (modern era) so the header cache matches the server again."""
+        cursor: str | None = None
+        for page in range(100):
+            params: dict[str, object] = {"_meta": {PROTOCOL_VERSION_META: version}}
+            if cursor is not None:
+                params["cursor"] = cursor
+            replies: list[Message] = []
+
+            async def capture(reply: Message, replies: list[Message] = replies) -> None:
+                replies.append(reply)
+
+            listing = _Exchange(
+                jsonrpc_request(f"mcp-sse-proxy-relist-{page}", "tools/list", params), capture
+            )
+            try:
+                await self._exchange(listing, probing=False)
+            except UpstreamError as exc:
+                log.warning("re-reading the tool list after a header mismatch failed: %s", exc.reason)
+                return
+            result = next((r.body.get("result") for r in replies if r.kind is Kind.RESPONSE), None)
+            if not isinstance(result, dict):
+                return
+            next_cursor = result.get("nextCursor")
+            if not isinstance(next_cursor, str) or not next_cursor:
+                return
+            cursor = next_cursor
 
     def _after_accepted(self, message: Message) -> None:
         if message.method == "notifications/initialized" and self.session_id is not None:
             self._start_get_stream()
 
     async def _raise_for_status(
-        self, resp: httpx2.Response, message: Message, had_session: bool, probing: bool
+        self, resp: httpx2.Response, exchange: _Exchange, had_session: bool, probing: bool
     ) -> None:
+        message = exchange.sent
         body = await _read_limited(resp, ERROR_BODY_LIMIT)
         status = resp.status_code
         if status == 404 and had_session:
@@ -147,7 +230,7 @@ class StreamableUpstream:
                 f"the server no longer knows our session ({describe_status(resp)})", status=404
             )
         error_message = _jsonrpc_error(body)
-        if probing and status in (400, 404, 405):
+        if probing and status in (400, 404, 405) and not _is_modern_error(status, error_message):
             exc = TransportMismatch(
                 f"POST {display(self.url)} answered {describe_status(resp)}", status=status
             )
@@ -155,9 +238,8 @@ class StreamableUpstream:
             raise exc
         if error_message is not None and message.kind is Kind.REQUEST and status not in (401, 403):
             # A JSON-RPC error body (often with id null) answers the request it was sent for.
-            await self._deliver(
-                error_message.with_id(message.id) if error_message.id != message.id else error_message
-            )
+            reply = error_message.with_id(message.id) if error_message.id != message.id else error_message
+            await self._handle_incoming(reply, exchange)
             return
         raise UpstreamHTTPError(
             f"{describe_status(resp)} from POST {display(self.url)}",
@@ -167,43 +249,69 @@ class StreamableUpstream:
             body=body,
         )
 
-    async def _deliver_json(self, resp: httpx2.Response, message: Message, wanted: set[object]) -> None:
+    async def _deliver_json(self, resp: httpx2.Response, exchange: _Exchange) -> None:
         body = await _read_limited(resp, self._profile.max_message_size)
         try:
             reply = parse(body)
         except InvalidMessage as exc:
             raise UpstreamError(f"POST {display(self.url)} answered invalid JSON-RPC: {exc.reason}") from None
-        await self._handle_incoming(reply, message, wanted)
+        await self._handle_incoming(reply, exchange)
 
-    async def _handle_incoming(self, reply: Message, sent: Message, wanted: set[object]) -> None:
+    async def _handle_incoming(self, reply: Message, exchange: _Exchange) -> None:
+        sent = exchange.sent
         if reply.kind is Kind.RESPONSE:
-            wanted.discard(reply.id)
-            if sent.method == "initialize" and reply.id == sent.id:
-                result = reply.body.get("result")
-                if isinstance(result, dict) and isinstance(result.get("protocolVersion"), str):
-                    self.protocol_version = result["protocolVersion"]
+            exchange.wanted.discard(reply.id)
+            if reply.id == sent.id:
+                reply = self._inspect_response(reply, exchange)
+                if exchange.mismatch is not None:
+                    return
         elif reply.kind is Kind.BATCH:
             for item in reply.body:
                 if isinstance(item, dict) and "method" not in item:
-                    wanted.discard(item.get("id"))
-        await self._deliver(reply)
+                    exchange.wanted.discard(item.get("id"))
+        await exchange.deliver(reply)
 
-    async def _consume(self, resp: httpx2.Response, sent: Message, wanted: set[object]) -> str | None:
+    def _inspect_response(self, reply: Message, exchange: _Exchange) -> Message:
+        """Learn from the response to what we sent: negotiated version, tool schemas, header mismatches."""
+        sent = exchange.sent
+        body = reply.body
+        if sent.method == "initialize":
+            result = body.get("result")
+            if isinstance(result, dict) and isinstance(result.get("protocolVersion"), str):
+                self.protocol_version = result["protocolVersion"]
+        elif exchange.modern_version is not None:
+            error = body.get("error")
+            if sent.method == "tools/list" and isinstance(body.get("result"), dict):
+                page, dropped = self.tool_headers.filter_tools_page(body["result"])
+                for reason in dropped:
+                    log.warning("hiding a tool with an invalid x-mcp-header annotation: %s", reason)
+                if page is not body["result"]:
+                    return reply.with_body({**body, "result": page})
+            elif (
+                isinstance(error, dict)
+                and error.get("code") == HEADER_MISMATCH
+                and sent.method == "tools/call"
+            ):
+                exchange.mismatch = reply
+        return reply
+
+    async def _consume(self, resp: httpx2.Response, exchange: _Exchange) -> str | None:
         """Relay an SSE response stream as it arrives; return the last event id seen."""
         last_event_id: str | None = None
+        exchange.streaming = True
         events = self._events(resp)
         async for event_id, reply in events:
             if event_id:
-                last_event_id = event_id
+                last_event_id = exchange.last_event_id = event_id
             if reply is not None:
-                await self._handle_incoming(reply, sent, wanted)
-                if not wanted:
+                await self._handle_incoming(reply, exchange)
+                if not exchange.wanted:
                     break
-        if not wanted:
+        if not exchange.wanted:
             with anyio.move_on_after(DRAIN_AFTER_RESPONSE):
                 async for _event_id, reply in events:
                     if reply is not None:
-                        await self._deliver(reply)
+                        await exchange.deliver(reply)
         return last_event_id
 
     async def _events(self, resp: httpx2.Response) -> AsyncIterator[tuple[str, Message | None]]:
@@ -222,10 +330,10 @@ class StreamableUpstream:
                 continue
             yield sse.id, reply
 
-    async def _resume(self, sent: Message, wanted: set[object], last_event_id: str | None) -> None:
+    async def _resume(self, exchange: _Exchange, last_event_id: str | None) -> None:
         """GET with `Last-Event-ID` until the response arrives (2025-11-25 polling and dropped streams)."""
         failures = 0
-        while wanted:
+        while exchange.wanted:
             if last_event_id is None:
                 raise StreamLost(
                     "the server closed the response stream before answering, "
@@ -252,8 +360,8 @@ class StreamableUpstream:
                             progressed = True
                         if reply is not None:
                             progressed = True
-                            await self._handle_incoming(reply, sent, wanted)
-                            if not wanted:
+                            await self._handle_incoming(reply, exchange)
+                            if not exchange.wanted:
                                 return
             except httpx2.HTTPError as exc:
                 log.debug("resuming %s failed: %s", display(self.url), exc)
@@ -333,6 +441,14 @@ async def _read_limited(resp: httpx2.Response, limit: int) -> bytes:
             raise UpstreamError(f"the server's reply exceeds the maximum message size ({limit} bytes)")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _is_modern_error(status: int, error: Message | None) -> bool:
+    """A recognised 2026-07-28 error: this URL is an MCP endpoint, whatever the status says."""
+    if error is None:
+        return False
+    code = error.body["error"].get("code")
+    return code in MODERN_ERROR_CODES or (status == 404 and code == -32601)
 
 
 def _jsonrpc_error(body: bytes) -> Message | None:

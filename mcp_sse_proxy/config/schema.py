@@ -1,0 +1,189 @@
+"""The profile schema: the one place that knows every setting, and validation against it.
+
+`schemas/profile.schema.json` is shipped inside the wheel as `mcp_sse_proxy/schemas/profile.schema.json`
+and found through importlib.resources; in a source checkout it is read from the repository's `schemas/`.
+Each property carries its flags (`x-cli`), environment variables (`x-env`), metavar and scope, so the
+parser, the env mapping, the man page and `--print-config` are all derived from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_RESOURCE = "schemas/profile.schema.json"
+ENV_PREFIX = "ST_PROXY_"
+#: `ST_PROXY_HEADER_<NAME>=value` sets one header; the name's underscores become dashes.
+HEADER_ENV_PREFIX = "ST_PROXY_HEADER_"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One schema property (or loader option) with the names it goes by in each layer."""
+
+    name: str
+    types: tuple[str, ...]
+    default: Any
+    description: str
+    flags: tuple[str, ...]
+    env_names: tuple[str, ...]
+    metavar: str | None
+    scope: str
+    is_secret: bool
+    kind: str | None
+    choices: tuple[str, ...] | None
+    is_required: bool
+
+    @property
+    def main_type(self) -> str:
+        """The schema type other than null: what a string from env or argv is coerced to."""
+        return next((t for t in self.types if t != "null"), "null")
+
+    @property
+    def is_nullable(self) -> bool:
+        return "null" in self.types
+
+
+def _read_schema_text() -> str:
+    here = Path(__file__).resolve().parent.parent
+    # The installed layout (force-included by the wheel build) is checked first without importlib.resources,
+    # whose import costs more than the read; resources then covers zip imports, and the source tree last.
+    for candidate in (here / SCHEMA_RESOURCE, here.parent / SCHEMA_RESOURCE):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    from importlib import resources
+
+    return resources.files("mcp_sse_proxy").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The parsed profile schema (read once per process)."""
+    return json.loads(_read_schema_text())
+
+
+def _setting(name: str, spec: Mapping[str, Any], required: Sequence[str]) -> Setting:
+    types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+    return Setting(
+        name=name,
+        types=tuple(types),
+        default=spec.get("default"),
+        description=spec.get("description", ""),
+        flags=tuple(spec.get("x-cli", ())),
+        env_names=tuple(spec.get("x-env", ())),
+        metavar=spec.get("x-metavar"),
+        scope=spec.get("x-scope", "profile"),
+        is_secret=bool(spec.get("x-secret", False)),
+        kind=spec.get("x-kind"),
+        choices=tuple(spec["enum"]) if "enum" in spec else None,
+        is_required=name in required,
+    )
+
+
+@cache
+def settings() -> dict[str, Setting]:
+    """Every profile setting by YAML key, in schema order (the order of --help and --print-config)."""
+    schema = load_schema()
+    required = schema.get("required", ())
+    return {name: _setting(name, spec, required) for name, spec in schema["properties"].items()}
+
+
+@cache
+def loader_options() -> dict[str, Setting]:
+    """Options that steer loading rather than configure a profile: `config` and `profile`."""
+    return {name: _setting(name, spec, ()) for name, spec in load_schema()["x-options"].items()}
+
+
+@cache
+def env_index() -> dict[str, Setting]:
+    """Every recognised `ST_PROXY_*` name → its setting (loader options included)."""
+    index: dict[str, Setting] = {}
+    for setting in (*settings().values(), *loader_options().values()):
+        for env_name in setting.env_names:
+            index[env_name] = setting
+    return index
+
+
+def validate(instance: Mapping[str, Any], *, profile: str, sources: Mapping[str, str]) -> list[str]:
+    """Check one merged profile against the schema; one problem line per violation, no secret echoed."""
+    from jsonschema import Draft202012Validator  # imported here: costs ~50 ms and only this path needs it
+
+    validator = Draft202012Validator(load_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(dict(instance)), key=lambda e: list(map(str, e.absolute_path))):
+        problems.append(_describe(error, profile=profile, sources=sources))
+    return problems
+
+
+def _expected(error: Any) -> str:
+    keyword, value = error.validator, error.validator_value
+    if keyword == "type":
+        kinds = value if isinstance(value, list) else [value]
+        return "expected " + " or ".join(_TYPE_WORDS.get(kind, kind) for kind in kinds)
+    if keyword == "enum":
+        return "expected one of " + ", ".join(map(str, value))
+    if keyword in ("minimum", "exclusiveMinimum"):
+        sign = ">=" if keyword == "minimum" else ">"
+        return f"expected a value {sign} {value}"
+    if keyword == "required":
+        return "required but not set"
+    if keyword == "pattern":
+        return f"expected a value matching {value}"
+    if keyword == "minLength":
+        return "expected a non-empty string"
+    if keyword == "additionalProperties":
+        return "unknown setting"
+    if keyword == "propertyNames":
+        return "expected valid header names (letters, digits and !#$%&'*+.^_`|~-)"
+    return f"failed schema rule {keyword!r}"
+
+
+_TYPE_WORDS = {
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "string": "a string",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+
+
+def _describe(error: Any, *, profile: str, sources: Mapping[str, str]) -> str:
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        field = missing[0] if missing else "?"
+        setting = settings().get(field)
+        hint = ""
+        if setting is not None:
+            hint = f" (set {setting.flags[0]}, {setting.env_names[0]} or '{field}:' in a profile)"
+        return f"profile {profile!r}: {field}: required but not set{hint}"
+    if error.validator == "additionalProperties" and not path:
+        return _unknown_keys(error, profile=profile, sources=sources)
+    field = ".".join(path) or "(profile)"
+    source = sources.get(field) or (sources.get(path[0]) if path else None)
+    where = f" (from {source})" if source else ""
+    top = settings().get(path[0]) if path else None
+    shown = ""
+    if top is not None and not top.is_secret and isinstance(error.instance, str | int | float | bool):
+        shown = f", got {error.instance!r}"
+    return f"profile {profile!r}: {field}{where}: {_expected(error)}{shown}"
+
+
+def _unknown_keys(error: Any, *, profile: str, sources: Mapping[str, str]) -> str:
+    import difflib
+
+    known = list(settings())
+    lines = []
+    for key in sorted(set(error.instance) - set(known)):
+        source = sources.get(key)
+        where = f" (from {source})" if source else ""
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        lines.append(f"profile {profile!r}: {key}{where}: unknown setting{hint}")
+    return "\n".join(lines)

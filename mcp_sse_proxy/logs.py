@@ -1,0 +1,92 @@
+"""Process logging: stderr at the configured level, optional log files, all through redaction.
+
+stdout is the JSON-RPC channel, so no handler here ever writes to it. Call `configure_logging` once at
+start-up (the CLI does, on the run path); importing this module changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from mcp_sse_proxy.config.model import LogSettings
+from mcp_sse_proxy.redaction import RedactingFormatter, Redactor
+
+APP_NAME = "mcp-sse-proxy"
+DEFAULT_DEBUG_FILENAME = "mcp-sse-proxy-debug.log"
+MAX_LOG_BYTES = 5 * 1024 * 1024
+LOG_BACKUPS = 3
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_MARK = "_mcp_sse_proxy_handler"
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated, appended log file created with mode 0600 (the rotated files too)."""
+
+    def _open(self) -> TextIO:
+        path = Path(self.baseFilename)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+
+
+def user_log_dir() -> Path:
+    """The platform's per-user log directory for mcp-sse-proxy."""
+    from platformdirs import user_log_path
+
+    return user_log_path(APP_NAME, appauthor=False)
+
+
+def debug_log_path(settings: LogSettings, log_dir: Path | None = None) -> Path:
+    """Where the debug log goes: `debug_filename`, relative names placed in the user log directory."""
+    name = settings.debug_filename or Path(DEFAULT_DEBUG_FILENAME)
+    if name.is_absolute():
+        return name
+    return (log_dir or user_log_dir()) / name.expanduser()
+
+
+def configure_logging(
+    settings: LogSettings,
+    secrets: Iterable[str] = (),
+    *,
+    stream: TextIO | None = None,
+    log_dir: Path | None = None,
+) -> list[logging.Handler]:
+    """Install the proxy's handlers on the root logger (replacing ones from an earlier call).
+
+    stderr (or `stream`) gets records at `settings.level`; `log_file` gets the same; with
+    `debug_enabled` the debug log gets every record. Returns the handlers installed.
+    """
+    redactor = Redactor(secrets)
+    formatter = RedactingFormatter(_FORMAT, redactor=redactor)
+    level = logging.getLevelName(settings.level.upper())
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    handlers[0].setLevel(level)
+    if settings.log_file is not None:
+        handlers.append(_file_handler(settings.log_file.expanduser(), level))
+    if settings.debug_enabled:
+        handlers.append(_file_handler(debug_log_path(settings, log_dir), logging.DEBUG))
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        setattr(handler, _MARK, True)
+        root.addHandler(handler)
+    root.setLevel(min(h.level for h in handlers))
+    return handlers
+
+
+def _file_handler(path: Path, level: int) -> logging.Handler:
+    handler = PrivateRotatingFileHandler(
+        path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )
+    handler.setLevel(level)
+    return handler

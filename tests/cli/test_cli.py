@@ -1,0 +1,166 @@
+"""`mcp-sse-proxy` end to end in-process and as a subprocess: equivalent spellings, actions, exit codes."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mcp_sse_proxy import __version__
+from mcp_sse_proxy.cli import main
+
+from .conftest import run_module
+
+URL = "http://127.0.0.1:8765/sse"
+
+
+def print_config(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
+    assert main([*argv, "--print-config"]) == 0
+    out = capsys.readouterr().out
+    return yaml.safe_load(out)
+
+
+def values_only(data: dict) -> dict:
+    """The effective values, the profile renamed to 'p' (sources are comments, so not compared)."""
+    (profile,) = data["profiles"].values()
+    return {"profile": profile, "logging": data["logging"]}
+
+
+def test_four_ways_to_give_the_url_agree(clean_env, tmp_path: Path, capsys, monkeypatch) -> None:
+    by_flag = values_only(print_config(capsys, ["--sse-url", URL]))
+    by_alias = values_only(print_config(capsys, ["--base-url", URL]))
+    monkeypatch.setenv("ST_PROXY_SSE_URL", URL)
+    by_env = values_only(print_config(capsys, []))
+    monkeypatch.delenv("ST_PROXY_SSE_URL")
+    profile_dir = Path(clean_env["XDG_CONFIG_HOME"]) / "mcp-sse-proxy"
+    profile_dir.mkdir(parents=True)
+    (profile_dir / "work.yaml").write_text(f"url: {URL}\n")
+    by_profile = values_only(print_config(capsys, ["--profile", "work"]))
+    assert by_flag == by_alias == by_env == by_profile
+    assert by_flag["profile"]["url"] == URL
+
+
+def test_print_config_shows_sources(clean_env, capsys) -> None:
+    assert main(["--base-url", URL, "--ping-interval", "5", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert f'url: "{URL}"  # flag --base-url' in out
+    assert "ping_interval: 5.0  # flag --ping-interval" in out
+
+
+def test_version(capsys) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"mcp-sse-proxy {__version__}\n"
+    assert main(["--sse-url", URL, "--version"]) == 0
+    assert capsys.readouterr().out == f"mcp-sse-proxy {__version__}\n"
+
+
+def test_help_exits_zero(capsys) -> None:
+    assert main(["--help"]) == 0
+    assert "--sse-url URL, --base-url URL, --url URL" in capsys.readouterr().out
+
+
+def test_usage_error_exits_two(capsys) -> None:
+    assert main(["--no-such-flag"]) == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_abbreviations_are_refused(capsys) -> None:
+    assert main(["--sse", URL]) == 2
+
+
+def test_config_error_exits_two_on_stderr_only(clean_env, capsys) -> None:
+    assert main(["--print-config"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "configuration error" in captured.err and "url: required" in captured.err
+
+
+def test_unknown_profile_lists_available(clean_env, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "set.yaml"
+    config.write_text("profiles:\n  alpha: {url: 'http://h/'}\n  beta: {url: 'http://h/'}\n")
+    assert main(["--config", str(config), "--profile", "gamma", "--print-config"]) == 2
+    assert "profile 'gamma': not found; available: alpha, beta" in capsys.readouterr().err
+
+
+def test_invalid_yaml_names_file_and_line(clean_env, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("url: http://h/\nheaders: [\n")
+    assert main(["-c", str(config), "--print-config"]) == 2
+    assert f"{config}:3:1: invalid YAML" in capsys.readouterr().err
+
+
+def test_missing_config_file(clean_env, tmp_path: Path, capsys) -> None:
+    assert main(["--config", str(tmp_path / "nope.yaml"), "--list-profiles"]) == 2
+    assert "nope.yaml: cannot read configuration file" in capsys.readouterr().err
+
+
+def test_config_files_from_the_environment_and_the_user_directory(clean_env, tmp_path: Path, capsys,
+                                                                   monkeypatch) -> None:
+    user_dir = Path(clean_env["XDG_CONFIG_HOME"]) / "mcp-sse-proxy"
+    user_dir.mkdir(parents=True)
+    (user_dir / "home.yaml").write_text("url: http://h/home\n")
+    one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
+    one.write_text("url: http://h/one\n")
+    two.write_text("profiles:\n  home: {url: 'http://h/shadowed'}\n")
+    monkeypatch.setenv("ST_PROXY_CONFIG", f"{one}{__import__('os').pathsep}{two}")
+    assert main(["--list-profiles"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shadowed = f"home\t{user_dir / 'home.yaml'}:1\t(shadowed by {two}:2)"
+    assert lines == [f"home\t{two}:2", f"one\t{one}:1", shadowed]
+
+
+def test_run_path_configures_logging_and_calls_app_run(clean_env, monkeypatch, capsys) -> None:
+    seen = {}
+
+    def fake_run(config) -> int:
+        import logging
+
+        logging.getLogger("mcp_sse_proxy.app").warning("running with Bearer tok-123456789")
+        seen["config"] = config
+        return 0
+
+    monkeypatch.setitem(sys.modules, "mcp_sse_proxy.app", types.SimpleNamespace(run=fake_run))
+    assert main(["--sse-url", URL, "--header", "Authorization: Bearer tok-123456789"]) == 0
+    captured = capsys.readouterr()
+    assert seen["config"].profiles[0].url == URL
+    assert captured.out == ""
+    assert "running with ***" in captured.err
+    assert "tok-123456789" not in captured.err
+
+
+def test_run_failure_exits_one(clean_env, monkeypatch, capsys) -> None:
+    from mcp_sse_proxy.errors import UpstreamUnavailable
+
+    def failing_run(config) -> int:
+        raise UpstreamUnavailable("connection refused")
+
+    monkeypatch.setitem(sys.modules, "mcp_sse_proxy.app", types.SimpleNamespace(run=failing_run))
+    assert main(["--sse-url", URL]) == 1
+    assert "connection refused" in capsys.readouterr().err
+
+
+def test_python_dash_m_from_another_directory(clean_env, tmp_path: Path) -> None:
+    result = run_module(["--print-config", "--sse-url", URL], clean_env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["profiles"]["default"]["url"] == URL
+
+
+def _imported(result_stderr: str) -> set[str]:
+    names = set()
+    for line in result_stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+def test_version_and_print_config_stay_lean(clean_env, tmp_path: Path) -> None:
+    version = run_module(["--version"], clean_env, tmp_path, "-X", "importtime")
+    assert version.returncode == 0
+    heavy = {"yaml", "jsonschema", "httpx2", "anyio", "platformdirs", "argparse", "mcp_sse_proxy.config"}
+    assert not heavy & _imported(version.stderr)
+    printed = run_module(["--print-config", "--sse-url", URL], clean_env, tmp_path, "-X", "importtime")
+    assert printed.returncode == 0
+    assert not {"httpx2", "anyio", "mcp_sse_proxy.app"} & _imported(printed.stderr)
