@@ -33,4 +33,6 @@ def inject_env(body: dict[str, Any], forwarded: Mapping[str, str]) -> dict[str, 
     if existing is not None and not isinstance(existing, dict):
         return None
     env = {**forwarded, **(existing or {})}
+    if existing is not None and env == existing:
+        return None
     return {**body, "params": {**params, "arguments": {**arguments, "env": env}}}

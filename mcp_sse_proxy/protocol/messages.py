@@ -72,7 +72,16 @@ class Message:
 
 def encode(obj: Any) -> bytes:
     """Compact, single-line UTF-8 JSON (no newline can appear: JSON strings escape it)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (legal as a JSON escape) has no UTF-8 form: keep it escaped.
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _is_valid_id(value: Any) -> bool:
@@ -113,9 +122,11 @@ def classify(obj: Any) -> tuple[Kind, JsonId | None, str | None]:
 def parse(line: bytes | str) -> Message:
     """Parse one line into a `Message`, raising `InvalidMessage` with the JSON-RPC code to answer."""
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidMessage(PARSE_ERROR, f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidMessage(PARSE_ERROR, "invalid JSON: nested too deeply") from None
     kind, msg_id, method = classify(obj)
     raw = line.encode("utf-8") if isinstance(line, str) else line
     if b"\n" in raw or b"\r" in raw:

@@ -60,7 +60,7 @@ class PendingTable:
             progress_token=progress_token,
         )
         self._by_id[self._key(msg_id)] = entry
-        if progress_token is not None:
+        if isinstance(progress_token, (str, int)) and not isinstance(progress_token, bool):
             self._by_token[(isinstance(progress_token, str), progress_token)] = entry
         return entry
 
@@ -69,12 +69,16 @@ class PendingTable:
 
     def pop(self, msg_id: JsonId) -> Pending | None:
         entry = self._by_id.pop(self._key(msg_id), None)
-        if entry is not None and entry.progress_token is not None:
-            self._by_token.pop((isinstance(entry.progress_token, str), entry.progress_token), None)
+        if entry is not None and isinstance(entry.progress_token, (str, int)):
+            key = (isinstance(entry.progress_token, str), entry.progress_token)
+            if self._by_token.get(key) is entry:
+                del self._by_token[key]
         return entry
 
     def touch_progress(self, token: object, now: float) -> bool:
         """A progress notification for `token` resets its request's deadline; False if unknown."""
+        if not isinstance(token, (str, int)) or isinstance(token, bool):
+            return False
         entry = self._by_token.get((isinstance(token, str), token))
         if entry is None:
             return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ..errors import EndpointRefused
 
@@ -20,8 +20,12 @@ def resolve_endpoint(sse_url: str, endpoint: str) -> str:
     """The absolute URL of an `endpoint` event's data, which must stay on the SSE URL's origin."""
     if not endpoint:
         raise EndpointRefused("the server sent an empty endpoint event")
-    absolute = urljoin(sse_url, endpoint)
-    if origin(absolute) != origin(sse_url):
+    try:
+        absolute = urljoin(sse_url, endpoint)
+        same_origin = origin(absolute) == origin(sse_url)
+    except ValueError as exc:
+        raise EndpointRefused(f"the server announced a malformed message endpoint ({exc})") from None
+    if not same_origin:
         raise EndpointRefused(
             f"the server announced a message endpoint on another origin ({absolute}); refused, since our "
             f"requests, headers and forwarded values would go there"
@@ -37,10 +41,13 @@ def candidate_urls(url: str) -> list[tuple[str, str]]:
     """
     parts = urlsplit(url)
     if parts.path in ("", "/"):
-        base = url.rstrip("/")
+
+        def at(path: str) -> str:
+            return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
         return [
-            ("streamable-http", base + "/mcp"),
-            ("sse", base + "/sse"),
+            ("streamable-http", at("/mcp")),
+            ("sse", at("/sse")),
             ("streamable-http", url),
             ("sse", url),
         ]

@@ -139,9 +139,5 @@ def test_client_values_always_win(client: dict[str, str], forwarded: dict[str, s
         assert value == (client[key] if key in client else forwarded[key])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: inject_env rebuilds the body (not None) when the client already set every forwarded key",
-)
 def test_nothing_changes_when_the_client_set_every_forwarded_variable() -> None:
     assert inject_env(call({"env": {"A": "client"}}), {"A": "forwarded"}) is None

@@ -301,21 +301,12 @@ def test_only_strings_and_ints_are_request_ids(value: Any) -> None:
 # -- bugs --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG: json.loads RecursionError on deeply nested input escapes parse() instead of InvalidMessage",
-)
 def test_deeply_nested_input_is_answered_not_raised() -> None:
     with pytest.raises(InvalidMessage) as info:
         parse(b"[" * 100_000)
     assert info.value.code == PARSE_ERROR
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse() accepts NaN/Infinity (not JSON) and forwards the invalid bytes verbatim",
-)
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_non_json_number_literals_are_parse_errors(literal: str) -> None:
     with pytest.raises(InvalidMessage) as info:
@@ -323,11 +314,6 @@ def test_non_json_number_literals_are_parse_errors(literal: str) -> None:
     assert info.value.code == PARSE_ERROR
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="BUG: encode() raises UnicodeEncodeError for a lone surrogate escape that parse() accepted",
-)
 def test_with_id_survives_an_escaped_lone_surrogate() -> None:
     msg = parse(b'{"jsonrpc":"2.0","id":1,"method":"m","params":{"s":"\\ud800"}}')
     renamed = msg.with_id("p-1")

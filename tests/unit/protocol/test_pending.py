@@ -220,11 +220,6 @@ def test_expired_is_exactly_the_entries_past_their_deadline(
 # -- bugs ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: an unhashable progress token (JSON object/array from _meta) makes add() raise TypeError",
-)
 @pytest.mark.parametrize("token", [{"a": 1}, [1, 2]])
 def test_unhashable_progress_token_is_tolerated(table: PendingTable, token: Any) -> None:
     entry = table.add(1, "tools/call", now=0, progress_token=token)
@@ -232,10 +227,5 @@ def test_unhashable_progress_token_is_tolerated(table: PendingTable, token: Any)
     assert table.touch_progress(token, now=1) in (True, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: touch_progress() raises TypeError for an unhashable progressToken from the server",
-)
 def test_unhashable_token_in_progress_notification_is_unknown(table: PendingTable) -> None:
     assert table.touch_progress({"a": 1}, now=1) is False

@@ -103,11 +103,6 @@ def test_relative_endpoints_always_stay_on_origin(path: str, query: str) -> None
     assert urlsplit(resolved).query == query
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: a malformed port or IPv6 host in the endpoint raises ValueError, not EndpointRefused",
-)
 @pytest.mark.parametrize(
     "endpoint",
     [
@@ -147,10 +142,6 @@ def test_other_paths_try_streamable_http_first(url: str) -> None:
     assert candidate_urls(url) == [("streamable-http", url), ("sse", url)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: candidate_urls appends /mcp and /sse after the query of a bare URL (http://h/?k=v/mcp)",
-)
 @pytest.mark.parametrize("url", ["http://h:8000?key=abc", "http://h:8000/?key=abc"])
 def test_bare_url_with_a_query_keeps_the_query_after_the_path(url: str) -> None:
     (first, mcp), (second, sse) = candidate_urls(url)[:2]
