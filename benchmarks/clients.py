@@ -203,7 +203,9 @@ class DirectSse:
         await self._post(workload.notification("notifications/initialized"))
 
     async def _post(self, line: bytes) -> None:
-        resp = await self._client.post(self._post_url, content=line, headers={"Content-Type": "application/json"})
+        resp = await self._client.post(
+            self._post_url, content=line, headers={"Content-Type": "application/json"}
+        )
         if resp.status_code // 100 != 2:
             raise TargetFailed(f"direct POST answered {resp.status_code}")
 

@@ -49,7 +49,7 @@ class Children:
         return proc
 
     async def stop(self, proc: asyncio.subprocess.Process, grace: float = 3.0) -> int | None:
-        """End `proc` politely (EOF on stdin), then by signal; its exit status (None if it had to be killed)."""
+        """End `proc` politely (EOF on stdin), then by signal; its exit status (None if it was signalled)."""
         try:
             if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()

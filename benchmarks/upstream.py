@@ -31,12 +31,20 @@ TOOLS = {
         {
             "name": "echo",
             "description": "Returns its text.",
-            "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+            "inputSchema": {
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "required": ["text"],
+            },
         },
         {
             "name": "blob",
             "description": "Returns `size` characters of deterministic text.",
-            "inputSchema": {"type": "object", "properties": {"size": {"type": "integer"}}, "required": ["size"]},
+            "inputSchema": {
+                "type": "object",
+                "properties": {"size": {"type": "integer"}},
+                "required": ["size"],
+            },
         },
     ]
 }
@@ -51,12 +59,13 @@ class Server:
 
     # -- MCP ------------------------------------------------------------------------------------------
 
-    def answer(self, body: bytes) -> bytes | None:
-        """The response line for one JSON-RPC message, or None for a notification or a response."""
+    def answer(self, body: bytes) -> list[bytes] | None:
+        """The response to one JSON-RPC message as parts to write in turn (a 4 MB result is never copied
+        into a larger buffer), or None for a notification or a response."""
         try:
             msg = json.loads(body)
         except ValueError:
-            return workload.encode({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse"}})
+            return [self._error(None, -32700, "parse error")]
         if not isinstance(msg, dict) or "method" not in msg or "id" not in msg:
             return None
         msg_id, method, params = msg["id"], msg["method"], msg.get("params") or {}
@@ -65,25 +74,29 @@ class Server:
             name = params.get("name")
             args = params.get("arguments") or {}
             if name == "blob":
-                size = int(args.get("size", workload.LARGE_SIZE))
-                if 0 <= size <= MAX_BLOB:
-                    return head + b'{"content":[{"type":"text","text":' + self._blob(size) + b'}],"isError":false}}'
+                size = args.get("size", workload.LARGE_SIZE)
+                if isinstance(size, int) and 0 <= size <= MAX_BLOB:
+                    return [
+                        head + b'{"content":[{"type":"text","text":',
+                        self._blob(size),
+                        b'}],"isError":false}}',
+                    ]
             elif name == "echo":
                 text = workload.encode(str(args.get("text", "")))
-                return head + b'{"content":[{"type":"text","text":' + text + b'}],"isError":false}}'
-            return self._error(msg_id, -32602, f"unknown tool or bad arguments: {name!r}")
+                return [head + b'{"content":[{"type":"text","text":' + text + b'}],"isError":false}}']
+            return [self._error(msg_id, -32602, f"unknown tool or bad arguments: {name!r}")]
         if method == "ping":
-            return head + b"{}}"
+            return [head + b"{}}"]
         if method == "tools/list":
-            return head + workload.encode(TOOLS) + b"}"
+            return [head + workload.encode(TOOLS) + b"}"]
         if method == "initialize":
             result = {
                 "protocolVersion": params.get("protocolVersion", workload.PROTOCOL_VERSION),
                 "capabilities": {"tools": {}},
                 "serverInfo": {"name": "bench-upstream", "version": "1"},
             }
-            return head + workload.encode(result) + b"}"
-        return self._error(msg_id, -32601, f"method not found: {method}")
+            return [head + workload.encode(result) + b"}"]
+        return [self._error(msg_id, -32601, f"method not found: {method}")]
 
     def _blob(self, size: int) -> bytes:
         encoded = self._blob_json.get(size)
@@ -132,13 +145,13 @@ class Server:
             session = parse_qs(url.query).get("session", [""])[0]
             stream = self.sse_streams.get(session)
             if stream is None:
-                _respond(writer, 404, b"unknown session")
+                _respond(writer, 404, [b"unknown session"])
                 await writer.drain()
                 return True
-            _respond(writer, 202, b"Accepted")
+            _respond(writer, 202, [b"Accepted"])
             reply = self.answer(body)
             if reply is not None:
-                stream.write(_chunk(b"event: message\ndata: " + reply + b"\n\n"))
+                _write_chunk(stream, [b"event: message\ndata: ", *reply, b"\n\n"])
                 await asyncio.gather(writer.drain(), stream.drain())
             else:
                 await writer.drain()
@@ -146,7 +159,7 @@ class Server:
         if path in ("/mcp", "/mcp-sse"):
             await self._streamable(writer, method, path, headers, body)
             return True
-        _respond(writer, 404, b"not found")
+        _respond(writer, 404, [b"not found"])
         await writer.drain()
         return True
 
@@ -155,8 +168,8 @@ class Server:
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
-            + _chunk(b"event: endpoint\ndata: /messages?session=" + session.encode() + b"\n\n")
         )
+        _write_chunk(writer, [b"event: endpoint\ndata: /messages?session=" + session.encode() + b"\n\n"])
         self.sse_streams[session] = writer
         try:
             await writer.drain()
@@ -171,11 +184,11 @@ class Server:
         session = headers.get("mcp-session-id")
         if method == "DELETE":
             self.mcp_sessions.discard(session or "")
-            _respond(writer, 200, b"")
+            _respond(writer, 200, [])
         elif method != "POST":
-            _respond(writer, 405, b"method not allowed")
+            _respond(writer, 405, [b"method not allowed"])
         elif b'"initialize"' not in body[:200] and session not in self.mcp_sessions:
-            _respond(writer, 404 if session else 400, b"unknown or missing session")
+            _respond(writer, 404 if session else 400, [b"unknown or missing session"])
         else:
             reply = self.answer(body)
             extra = b""
@@ -184,28 +197,43 @@ class Server:
                 self.mcp_sessions.add(session)
                 extra = b"mcp-session-id: " + session.encode() + b"\r\n"
             if reply is None:
-                _respond(writer, 202, b"", extra=extra)
+                _respond(writer, 202, [], extra=extra)
             elif path == "/mcp-sse":
-                _respond(writer, 200, b"event: message\ndata: " + reply + b"\n\n", "text/event-stream", extra)
+                _respond(
+                    writer, 200, [b"event: message\ndata: ", *reply, b"\n\n"], "text/event-stream", extra
+                )
             else:
                 _respond(writer, 200, reply, "application/json", extra)
         await writer.drain()
 
 
 def _respond(
-    writer: asyncio.StreamWriter, status: int, body: bytes, ctype: str = "text/plain", extra: bytes = b""
+    writer: asyncio.StreamWriter,
+    status: int,
+    body: list[bytes],
+    ctype: str = "text/plain",
+    extra: bytes = b"",
 ) -> None:
-    reason = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed"}
+    reason = {
+        200: b"OK",
+        202: b"Accepted",
+        400: b"Bad Request",
+        404: b"Not Found",
+        405: b"Method Not Allowed",
+    }
     writer.write(
         b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n"
-        % (status, reason.get(status, b"X"), ctype.encode(), len(body), extra)
+        % (status, reason.get(status, b"X"), ctype.encode(), sum(map(len, body)), extra)
     )
-    if body:
-        writer.write(body)
+    for part in body:  # one write each: writelines would join them into one more copy
+        writer.write(part)
 
 
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
+def _write_chunk(writer: asyncio.StreamWriter, parts: list[bytes]) -> None:
+    writer.write(b"%x\r\n" % sum(map(len, parts)))
+    for part in parts:
+        writer.write(part)
+    writer.write(b"\r\n")
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

@@ -25,11 +25,32 @@ log = logging.getLogger("mcp_sse_proxy")
 
 def run(config: AppConfig) -> int:
     """Run the proxy until stdin closes or a signal arrives; the exit status."""
+    if config.logging.level.lower() != "debug" and not config.logging.debug_enabled:
+        # One line per HTTP request is debugging detail, not something for a desktop client's log.
+        for name in ("httpx2", "httpcore2", "httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    log.info("%s", startup_line(config))
     try:
         anyio.run(serve, config)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def startup_line(config: AppConfig) -> str:
+    """The one line a bug report needs: version, profiles and where the debug log goes."""
+    from . import __version__
+    from .protocol.urls import display
+
+    profiles = ", ".join(f"{p.name}={display(p.url)} ({p.transport})" for p in config.profiles)
+    line = f"mcp-sse-proxy {__version__} starting; profiles: {profiles}"
+    if config.logging.debug_enabled:
+        from .logs import debug_log_path
+
+        line += f"; debug log: {debug_log_path(config.logging)}"
+    elif config.logging.log_file is not None:
+        line += f"; log file: {config.logging.log_file}"
+    return line
 
 
 async def serve(config: AppConfig, stdin_fd: int | None = None, stdout_fd: int | None = None) -> None:

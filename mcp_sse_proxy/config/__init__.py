@@ -24,7 +24,7 @@ from mcp_sse_proxy.config.merge import (
     plain_values,
 )
 from mcp_sse_proxy.config.model import AppConfig, LogSettings, Profile
-from mcp_sse_proxy.config.schema import settings
+from mcp_sse_proxy.config.schema import settings, validate
 from mcp_sse_proxy.config.sources import (
     Document,
     FlagValue,
@@ -165,8 +165,6 @@ def _effective_values(
         merged["headers"] = Sourced(expanded, merged["headers"].source)
         problems.extend(header_problems)
     values, sources = plain_values(merged)
-    from mcp_sse_proxy.config.schema import validate
-
     problems = [f"profile {name!r}: {p}" for p in problems]
     problems.extend(validate(values, profile=name, sources=sources))
     if problems:

@@ -117,8 +117,8 @@ def session_headers(session_id: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def legacy_stream(client: httpx2.AsyncClient, url: str) -> AsyncIterator[tuple[httpx2.Response, str]]:
-    """Open a legacy SSE stream; yields the response and the raw endpoint data (stream read up to it)."""
+async def legacy_stream(client: httpx2.AsyncClient, url: str) -> AsyncIterator[tuple[AsyncIterator[str], str]]:
+    """Open a legacy SSE stream; yields its line iterator (read past the endpoint event) and the endpoint data."""
     async with client.stream("GET", url, headers={"accept": "text/event-stream"}) as response:
         assert response.status_code == 200
         lines = response.aiter_lines()
@@ -129,7 +129,7 @@ async def legacy_stream(client: httpx2.AsyncClient, url: str) -> AsyncIterator[t
             elif line == "" and endpoint is not None:
                 break
         assert endpoint is not None
-        yield response, endpoint
+        yield lines, endpoint
 
 
 async def next_message(lines: AsyncIterator[str]) -> dict[str, Any]:
@@ -372,8 +372,7 @@ async def test_fault_server_log_and_state(fault_server: FaultControl) -> None:
 
 
 async def test_fault_server_cancellation_stops_the_response(fault_server: FaultControl) -> None:
-    async with httpx2.AsyncClient(timeout=10) as client, legacy_stream(client, fault_server.sse_url) as (stream, path):
-        lines = stream.aiter_lines()
+    async with httpx2.AsyncClient(timeout=10) as client, legacy_stream(client, fault_server.sse_url) as (lines, path):
         post = fault_server.base_url + path
         await client.post(post, json=rpc("initialize", 1, **INIT_PARAMS))
         assert (await next_message(lines))["id"] == 1
@@ -398,7 +397,7 @@ async def test_fault_line_endings(ending: str, fault_server: FaultControl) -> No
             raw = b""
             async for chunk in response.aiter_raw():
                 raw += chunk
-                if raw.count(b"\r") >= 4:
+                if raw.endswith((b"\r\n\r\n", b"\r\r")):
                     break
     assert raw.startswith(b"event: endpoint\r\n" if ending == "crlf" else b"event: endpoint\rdata: ")
     if ending == "cr":
@@ -423,8 +422,7 @@ async def test_fault_tiny_chunks(fault_server: FaultControl) -> None:
 
 async def test_fault_multiline_data_comments_and_retry(fault_server: FaultControl) -> None:
     await fault_server.configure(sse_multiline_data=True, sse_comments=True, sse_retry_ms=1500)
-    async with httpx2.AsyncClient(timeout=10) as client, legacy_stream(client, fault_server.sse_url) as (stream, path):
-        lines = stream.aiter_lines()
+    async with httpx2.AsyncClient(timeout=10) as client, legacy_stream(client, fault_server.sse_url) as (lines, path):
         await client.post(fault_server.base_url + path, json=rpc("ping", 9))
         event: list[str] = []
         async for line in lines:
@@ -442,8 +440,7 @@ async def test_fault_multiline_data_comments_and_retry(fault_server: FaultContro
 
 async def test_fault_invalid_json_event(fault_server: FaultControl) -> None:
     await fault_server.configure(invalid_json={"count": 1})
-    async with httpx2.AsyncClient(timeout=10) as client, legacy_stream(client, fault_server.sse_url) as (stream, path):
-        lines = stream.aiter_lines()
+    async with httpx2.AsyncClient(timeout=10) as client, legacy_stream(client, fault_server.sse_url) as (lines, path):
         await client.post(fault_server.base_url + path, json=rpc("ping", 4))
         with pytest.raises(json.JSONDecodeError):
             await next_message(lines)
@@ -550,8 +547,7 @@ async def test_fault_streamable_restart_expires_the_session(fault_server: FaultC
 
 async def test_fault_legacy_restart_ends_the_stream_and_needs_initialize(fault_server: FaultControl) -> None:
     async with httpx2.AsyncClient(timeout=10) as client:
-        async with legacy_stream(client, fault_server.sse_url) as (stream, path):
-            lines = stream.aiter_lines()
+        async with legacy_stream(client, fault_server.sse_url) as (lines, path):
             await client.post(fault_server.base_url + path, json=rpc("initialize", 1, **INIT_PARAMS))
             assert (await next_message(lines))["id"] == 1
             await fault_server.restart()
@@ -559,10 +555,10 @@ async def test_fault_legacy_restart_ends_the_stream_and_needs_initialize(fault_s
                 rest = [line async for line in lines]
             assert rest == []
         assert (await client.post(fault_server.base_url + path, json=rpc("ping", 2))).status_code == 404
-        async with legacy_stream(client, fault_server.sse_url) as (stream, new_path):
+        async with legacy_stream(client, fault_server.sse_url) as (lines, new_path):
             assert new_path != path
             await client.post(fault_server.base_url + new_path, json=rpc("tools/list", 3))
-            refused = await next_message(stream.aiter_lines())
+            refused = await next_message(lines)
             assert refused["id"] == 3 and refused["error"]["code"] == -32600
 
 
@@ -606,14 +602,20 @@ async def test_fault_strict_protocol_version(fault_server: FaultControl) -> None
 
 
 async def test_fault_cut_mid_event_on_legacy_stream(fault_server: FaultControl) -> None:
-    async with httpx2.AsyncClient(timeout=10) as client, legacy_stream(client, fault_server.sse_url) as (stream, path):
-        await fault_server.configure(cut_mid_event={"count": 1})
-        await client.post(fault_server.base_url + path, json=rpc("initialize", 1, **INIT_PARAMS))
-        raw = b""
-        with pytest.raises(httpx2.RemoteProtocolError):
-            async for chunk in stream.aiter_raw():
-                raw += chunk
-    assert raw.startswith(b"event: message\ndata: {") and not raw.endswith(b"\n\n")
+    async with httpx2.AsyncClient(timeout=10) as client:
+        async with client.stream("GET", fault_server.sse_url) as stream:
+            raw = b""
+            chunks = stream.aiter_raw()
+            while b"\n\n" not in raw:
+                raw += await chunks.__anext__()
+            path = raw.split(b"data: ", 1)[1].split(b"\n", 1)[0].decode()
+            await fault_server.configure(cut_mid_event={"count": 1})
+            await client.post(fault_server.base_url + path, json=rpc("initialize", 1, **INIT_PARAMS))
+            with pytest.raises(httpx2.RemoteProtocolError):
+                async for chunk in chunks:
+                    raw += chunk
+    message = raw.split(b"\n\n", 1)[1]
+    assert message.startswith(b"event: message\ndata: {") and not message.endswith(b"\n\n")
     assert (await fault_server.state())["sessions"] == []
 
 

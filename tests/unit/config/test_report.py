@@ -12,7 +12,8 @@ from .helpers import URL, flag, load
 
 
 def test_print_config_reads_back_with_secrets_masked() -> None:
-    flags = [flag("url", "http://me:pass-word@127.0.0.1/sse"), flag("headers", "Authorization: Bearer tok-42xx")]
+    flags = [flag("url", "http://me:pass-word@127.0.0.1/sse"),
+             flag("headers", "Authorization: Bearer tok-42xx")]
     config = load(flags, {"ST_PROXY_PING_INTERVAL": "3"})
     text = render_config(config, version="9.9")
     assert "tok-42xx" not in text and "pass-word" not in text
