@@ -26,8 +26,7 @@ from .streamable import StreamableUpstream
 
 log = logging.getLogger("mcp_sse_proxy.bridge")
 
-#: How many `input_required` rounds one request may take before the bridge gives up.
-MAX_INPUT_ROUNDS = 10
+MAX_INPUT_ROUNDS = eras.MAX_INPUT_ROUNDS
 LISTEN_RESTART_DELAY = 1.0
 
 
@@ -90,7 +89,7 @@ class HandshakeToModern:
         method = message.method
         if method == "initialize":
             params = message.params
-            self._client_capabilities = dict(params.get("capabilities") or {})
+            self._client_capabilities = eras.modern_client_capabilities(params.get("capabilities") or {})
             info = params.get("clientInfo")
             self._client_info = info if isinstance(info, dict) else None
             requested = params.get("protocolVersion")

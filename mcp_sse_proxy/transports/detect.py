@@ -133,9 +133,9 @@ async def _probe_discover(streamable: StreamableUpstream) -> tuple[dict[str, Any
     version = eras.MODERN_VERSIONS[-1]
     for _attempt in range(2):
         meta = {
-            eras.PROTOCOL_VERSION_META: version,
-            eras.CLIENT_CAPABILITIES_META: {},
-            eras.CLIENT_INFO_META: {"name": "mcp-sse-proxy", "version": __version__},
+            eras.PROTOCOL_VERSION_KEY: version,
+            eras.CLIENT_CAPABILITIES_KEY: {},
+            eras.CLIENT_INFO_KEY: {"name": "mcp-sse-proxy", "version": __version__},
         }
         probe = jsonrpc.request(
             f"mcp-sse-proxy-probe-{secrets.token_hex(4)}", "server/discover", {"_meta": meta}

@@ -282,7 +282,9 @@ class StreamableUpstream:
         elif exchange.modern_version is not None:
             error = body.get("error")
             if sent.method == "tools/list" and isinstance(body.get("result"), dict):
-                page, dropped = self.tool_headers.filter_tools_page(body["result"])
+                page, dropped = self.tool_headers.filter_tools_page(
+                    body["result"], first_page="cursor" not in sent.params
+                )
                 for reason in dropped:
                     log.warning("hiding a tool with an invalid x-mcp-header annotation: %s", reason)
                 if page is not body["result"]:
