@@ -22,7 +22,7 @@ Modern client → handshake server
     `resources/subscribe`), `LOG_LEVELS` / `log_level_allows` / `lowest_log_level` (per-request
     `logLevel` over one process-wide `logging/setLevel`).
 Shared
-    `result_type`, `is_modern_error`, `capability_for_input_request`, and the method sets
+    `request_meta`, `result_type`, `is_modern_error`, `capability_for_input_request`, and the method sets
     `MRTR_METHODS`, `CACHEABLE_METHODS`, `REISSUABLE_METHODS`, `HANDSHAKE_ONLY_METHODS`,
     `HANDSHAKE_ONLY_NOTIFICATIONS`.
 """

@@ -286,7 +286,7 @@ class StreamableUpstream:
                     body["result"], first_page="cursor" not in sent.params
                 )
                 for reason in dropped:
-                    log.warning("hiding a tool with an invalid x-mcp-header annotation: %s", reason)
+                    log.warning("%s", reason)
                 if page is not body["result"]:
                     return reply.with_body({**body, "result": page})
             elif (

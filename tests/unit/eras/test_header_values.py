@@ -40,7 +40,15 @@ def test_spec_examples(value: str, encoded: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["get_weather", "file:///projects/myapp/config.json", "a b c", "SELECT * FROM t", "", "~!@#$%^&*()", "?="],
+    [
+        "get_weather",
+        "file:///projects/myapp/config.json",
+        "a b c",
+        "SELECT * FROM t",
+        "",
+        "~!@#$%^&*()",
+        "?=",
+    ],
 )
 def test_plain_values_pass_verbatim(value: str) -> None:
     assert encode_header_value(value) == value

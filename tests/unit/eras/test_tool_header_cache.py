@@ -79,7 +79,8 @@ def test_headers_for_a_listed_tool() -> None:
     cache = ToolHeaderCache()
     cache.filter_tools_page({"tools": [SQL_TOOL]})
     headers = cache.headers_for(
-        "tools/call", call("execute_sql", {"region": "us-west1", "query": "q", "opts": {"dry": True, "limit": 5}})
+        "tools/call",
+        call("execute_sql", {"region": "us-west1", "query": "q", "opts": {"dry": True, "limit": 5}}),
     )
     assert headers == {
         "MCP-Protocol-Version": "2026-07-28",
@@ -103,7 +104,11 @@ def test_absent_and_null_arguments_send_no_header() -> None:
 def test_never_listed_tool_gets_no_param_headers() -> None:
     cache = ToolHeaderCache()
     headers = cache.headers_for("tools/call", call("execute_sql", {"region": "eu"}))
-    assert headers == {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "execute_sql"}
+    assert headers == {
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "execute_sql",
+    }
     assert not cache.knows("execute_sql")
 
 
@@ -132,7 +137,10 @@ def test_schema_change_replaces_annotations() -> None:
     cache.filter_tools_page({"tools": [SQL_TOOL]})
     renamed = {
         "name": "execute_sql",
-        "inputSchema": {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Zone"}}},
+        "inputSchema": {
+            "type": "object",
+            "properties": {"region": {"type": "string", "x-mcp-header": "Zone"}},
+        },
     }
     cache.filter_tools_page({"tools": [renamed]})
     headers = cache.headers_for("tools/call", call("execute_sql", {"region": "eu"}))
@@ -144,8 +152,16 @@ def test_schema_change_replaces_annotations() -> None:
     [
         ("tools/call", {"name": "get_weather"}, "get_weather"),
         ("prompts/get", {"name": "code_review"}, "code_review"),
-        ("resources/read", {"uri": "file:///projects/myapp/config.json"}, "file:///projects/myapp/config.json"),
-        ("resources/read", {"uri": "file:///tmp/naïve résumé.txt"}, "=?base64?ZmlsZTovLy90bXAvbmHDr3ZlIHLDqXN1bcOpLnR4dA==?="),
+        (
+            "resources/read",
+            {"uri": "file:///projects/myapp/config.json"},
+            "file:///projects/myapp/config.json",
+        ),
+        (
+            "resources/read",
+            {"uri": "file:///tmp/naïve résumé.txt"},
+            "=?base64?ZmlsZTovLy90bXAvbmHDr3ZlIHLDqXN1bcOpLnR4dA==?=",
+        ),
         ("prompts/get", {"name": " padded "}, "=?base64?IHBhZGRlZCA=?="),
         ("tools/call", {"name": "=?base64?x?="}, "=?base64?PT9iYXNlNjQ/eD89?="),
         ("tools/list", {"name": "ignored"}, None),
@@ -175,16 +191,15 @@ def test_encoded_param_values() -> None:
 
 
 # The SDK's server-side validation is the oracle: whatever we send, it must accept.
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1), st.text())
-
-
 @given(
     name=st.text(min_size=1),
     region=st.one_of(st.none(), st.text()),
     dry=st.one_of(st.none(), st.booleans()),
     limit=st.one_of(st.none(), st.integers(-(2**53) + 1, 2**53 - 1)),
 )
-def test_the_sdk_server_accepts_our_headers(name: str, region: str | None, dry: bool | None, limit: int | None) -> None:
+def test_the_sdk_server_accepts_our_headers(
+    name: str, region: str | None, dry: bool | None, limit: int | None
+) -> None:
     tool = {**SQL_TOOL, "name": name}
     cache = ToolHeaderCache()
     cache.filter_tools_page({"tools": [tool]})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mcp_sse_proxy.protocol.headers import validate_x_mcp_headers
 
@@ -47,7 +49,11 @@ VALID: list[tuple[str, Any, dict[str, list[str]]]] = [
     ("annotation-shaped examples", obj(a=prop("object", examples=[{"x-mcp-header": "X"}])), {}),
     # A property merely *named* like the keyword is not an annotation.
     ("property named x-mcp-header", obj(**{"x-mcp-header": prop("string")}), {}),
-    ("ref on a sibling keyword is not crossed", obj(a=prop("string", "A", **{"$ref": "#/$defs/s"})), {"A": ["a"]}),
+    (
+        "ref on a sibling keyword is not crossed",
+        obj(a=prop("string", "A", **{"$ref": "#/$defs/s"})),
+        {"A": ["a"]},
+    ),
 ]
 
 
@@ -77,7 +83,11 @@ INVALID: list[tuple[str, Any, str]] = [
     ("inside items", obj(a={"type": "array", "items": prop("string", "A")}), "not reachable"),
     ("inside tuple items", obj(a={"type": "array", "items": [prop("string", "A")]}), "not reachable"),
     ("inside prefixItems", obj(a={"type": "array", "prefixItems": [prop("string", "A")]}), "not reachable"),
-    ("inside items of object", obj(a={"type": "array", "items": obj(b=prop("string", "B"))}), "not reachable"),
+    (
+        "inside items of object",
+        obj(a={"type": "array", "items": obj(b=prop("string", "B"))}),
+        "not reachable",
+    ),
     ("inside oneOf", obj(a={"oneOf": [prop("string", "A"), prop("integer")]}), "not reachable"),
     ("inside anyOf", obj(a={"anyOf": [prop("string", "A")]}), "not reachable"),
     ("inside allOf", {"allOf": [obj(a=prop("string", "A"))]}, "not reachable"),
@@ -85,11 +95,27 @@ INVALID: list[tuple[str, Any, str]] = [
     ("inside if", obj(a={"if": prop("string", "A")}), "not reachable"),
     ("inside then", {"type": "object", "if": {}, "then": obj(a=prop("string", "A"))}, "not reachable"),
     ("inside else", {"type": "object", "if": {}, "else": obj(a=prop("string", "A"))}, "not reachable"),
-    ("in $defs behind $ref", {**obj(a={"$ref": "#/$defs/r"}), "$defs": {"r": prop("string", "A")}}, "not reachable"),
+    (
+        "in $defs behind $ref",
+        {**obj(a={"$ref": "#/$defs/r"}), "$defs": {"r": prop("string", "A")}},
+        "not reachable",
+    ),
     ("in definitions", {**obj(), "definitions": {"r": prop("string", "A")}}, "not reachable"),
-    ("in additionalProperties", {"type": "object", "additionalProperties": prop("string", "A")}, "not reachable"),
-    ("in patternProperties", {"type": "object", "patternProperties": {"^a": prop("string", "A")}}, "not reachable"),
-    ("in dependentSchemas", {"type": "object", "dependentSchemas": {"a": obj(b=prop("string", "B"))}}, "not reachable"),
+    (
+        "in additionalProperties",
+        {"type": "object", "additionalProperties": prop("string", "A")},
+        "not reachable",
+    ),
+    (
+        "in patternProperties",
+        {"type": "object", "patternProperties": {"^a": prop("string", "A")}},
+        "not reachable",
+    ),
+    (
+        "in dependentSchemas",
+        {"type": "object", "dependentSchemas": {"a": obj(b=prop("string", "B"))}},
+        "not reachable",
+    ),
     ("in propertyNames", {"type": "object", "propertyNames": prop("string", "A")}, "not reachable"),
     ("in contains", obj(a={"type": "array", "contains": prop("string", "A")}), "not reachable"),
     ("in unevaluatedProperties", {"unevaluatedProperties": prop("string", "A")}, "not reachable"),
@@ -143,3 +169,29 @@ def test_where_we_differ_from_the_sdk() -> None:
     tuple_items = obj(a={"type": "array", "items": [prop("string", "A")]})
     assert isinstance(validate_x_mcp_headers(tuple_items), str)
     assert inbound.find_invalid_x_mcp_header(tuple_items) is None
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=5)
+    | st.sampled_from(["x-mcp-header", "string"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["type", "properties", "items", "oneOf", "x-mcp-header", "$defs", "a", "not"]),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@given(json_values)
+def test_any_json_gets_an_answer(schema: object) -> None:
+    outcome = validate_x_mcp_headers(schema)
+    assert isinstance(outcome, dict | str)
+    if isinstance(outcome, dict):
+        assert all(path for path in outcome.values())
