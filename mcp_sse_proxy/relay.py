@@ -252,6 +252,9 @@ class Relay:
                 await self._send(message, generation, entry, attempt + 1)
                 return
             await self._fail_message(message, _describe(exc))
+        except Exception:  # a bug must cost one answer, not the whole relay
+            log.exception("internal error while sending a %s", message.method or "message")
+            await self._fail_message(message, "internal error in the proxy (see its log)")
 
     async def _fail_message(self, message: Message, reason: str) -> None:
         if message.kind is Kind.REQUEST and message.id is not None:

@@ -21,7 +21,7 @@ from ..protocol import eras
 from ..protocol import messages as jsonrpc
 from ..protocol.ids import ProxyIds
 from ..protocol.messages import Kind, Message
-from .base import Deliver
+from .base import Deliver, Upstream
 from .streamable import StreamableUpstream
 
 log = logging.getLogger("mcp_sse_proxy.bridge")
@@ -252,3 +252,286 @@ class HandshakeToModern:
                 except UpstreamError as exc:
                     log.info("the subscriptions/listen stream ended: %s", exc.reason)
                 await anyio.sleep(LISTEN_RESTART_DELAY)
+
+
+class _Held:
+    """A server→client request held by the bridge while a modern client answers it via `input_required`."""
+
+    __slots__ = ("server_request_id", "key", "call_id")
+
+    def __init__(self, server_request_id: object, key: str, call_id: object) -> None:
+        self.server_request_id = server_request_id
+        self.key = key
+        self.call_id = call_id
+
+
+class ModernToHandshake:
+    """Serves a 2026-07-28 client from a handshake-era server (legacy SSE or 2025 Streamable HTTP).
+
+    The bridge runs `initialize` upstream itself (from the client's `_meta`), answers `server/discover`
+    from its result, strips the modern `_meta` keys, maps results and errors to the modern shapes, turns a
+    request's `logLevel` into `logging/setLevel`, serves `subscriptions/listen` from list_changed and
+    `resources/subscribe`, and turns a server request arriving mid-call (sampling, elicitation, roots)
+    into an `input_required` result, holding the upstream call until the client's retry answers it.
+    """
+
+    def __init__(self, task_group: TaskGroup, deliver: Deliver, meta: dict[str, Any]) -> None:
+        self._tg = task_group
+        self._deliver = deliver
+        self._meta = meta
+        self._inner: Upstream | None = None
+        self.name = "handshake bridge"
+        self.url = ""
+        self._ids = ProxyIds()
+        self._own: dict[str, _Answer] = {}
+        self._lock = anyio.Lock()
+        self._init_result: dict[str, Any] | None = None
+        self._server_info: dict[str, Any] | None = None
+        self._methods: dict[object, str] = {}
+        #: Upstream call id → the id of the client's retry that now waits for its result.
+        self._redirect: dict[object, object] = {}
+        self._held: dict[str, _Held] = {}
+        #: MRTR-capable calls in flight upstream, oldest first (server requests are tied to the oldest).
+        self._calls: list[object] = []
+        self._log_level: str | None = None
+        self._listens: dict[object, dict[str, Any]] = {}
+
+    def attach(self, inner: Upstream) -> None:
+        self._inner = inner
+        self.name = f"{inner.name} (handshake era via bridge)"
+        self.url = inner.url
+
+    async def open(self) -> None:
+        assert self._inner is not None
+        self._init_result = None  # a new server session: the handshake runs again before the next request
+        self._log_level = None
+        await self._inner.open()
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
+
+    # ------------------------------------------------------------------------------------------
+
+    async def handshake(self, probing: bool = False) -> dict[str, Any]:
+        """Run `initialize` and `notifications/initialized` upstream (once per server session).
+
+        With `probing` (auto-detection), a Streamable HTTP URL that is not an MCP endpoint raises
+        `TransportMismatch` so the next candidate is tried.
+        """
+        async with self._lock:
+            if self._init_result is not None:
+                return self._init_result
+            assert self._inner is not None
+            params = eras.initialize_params_from_modern(self._meta)
+            reply = await self._own_request("initialize", params, probing=probing)
+            result = reply.body.get("result")
+            if not isinstance(result, dict):
+                raise UpstreamError(f"the server refused the bridged initialize: {reply.body.get('error')}")
+            await self._inner.send(jsonrpc.notification("notifications/initialized"))
+            self._init_result = result
+            info = result.get("serverInfo")
+            self._server_info = info if isinstance(info, dict) else None
+            for listen_id, honoured in self._listens.items():
+                await self._subscribe(honoured, listen_id)
+            return result
+
+    async def _own_request(
+        self, method: str, params: dict[str, Any] | None, *, probing: bool = False
+    ) -> Message:
+        assert self._inner is not None
+        own_id = self._ids.next()
+        answer = _Answer()
+        self._own[own_id] = answer
+        try:
+            request = jsonrpc.request(own_id, method, params)
+            if probing and isinstance(self._inner, StreamableUpstream):
+                await self._inner.send(request, probing=True)
+            else:
+                await self._inner.send(request)
+            await answer.done.wait()
+        finally:
+            self._own.pop(own_id, None)
+        assert answer.message is not None
+        return answer.message
+
+    # ------------------------------------------------------------------------------------------
+    # Client → server
+
+    async def send(self, message: Message) -> None:
+        assert self._inner is not None
+        if message.kind is Kind.NOTIFICATION:
+            await self._client_notification(message)
+            return
+        if message.kind is not Kind.REQUEST:
+            return  # a modern client sends no responses
+        meta = eras.request_meta(message.params)
+        if meta:
+            self._meta = meta
+        init = await self.handshake()
+        method = message.method or ""
+        if method == "server/discover":
+            result = eras.discover_result_from_initialize(init, eras.MODERN_VERSIONS)
+            await self._answer(message.id, result)
+            return
+        if method == "subscriptions/listen":
+            await self._open_listen(message, init)
+            return
+        _responses, state = eras.mrtr_retry_parts(message.params)
+        if state is not None and state in self._held:
+            await self._resume_held(message, state)
+            return
+        await self._apply_log_level(meta, init)
+        params = eras.strip_modern_meta(message.params)
+        body = {**message.body}
+        if params is None:
+            body.pop("params", None)
+        else:
+            body["params"] = params
+        self._methods[message.id] = method
+        if method in eras.MRTR_METHODS:
+            self._calls.append(message.id)
+        await self._inner.send(jsonrpc.from_obj(body))
+
+    async def _client_notification(self, message: Message) -> None:
+        assert self._inner is not None
+        if message.method != "notifications/cancelled":
+            return  # 2026-07-28 defines no other client notifications
+        request_id = message.params.get("requestId")
+        if request_id in self._listens:
+            honoured = self._listens.pop(request_id)
+            for uri in honoured.get("resourceSubscriptions") or []:
+                if not any(uri in (h.get("resourceSubscriptions") or []) for h in self._listens.values()):
+                    self.spawn_own("resources/unsubscribe", {"uri": uri})
+            return
+        upstream_id = next((up for up, retry in self._redirect.items() if retry == request_id), request_id)
+        await self._inner.send(
+            jsonrpc.notification("notifications/cancelled", {**message.params, "requestId": upstream_id})
+        )
+
+    async def _answer(self, msg_id: object, result: dict[str, Any]) -> None:
+        await self._deliver(jsonrpc.from_obj({"jsonrpc": "2.0", "id": msg_id, "result": result}))
+
+    def spawn_own(self, method: str, params: dict[str, Any]) -> None:
+        async def run() -> None:
+            try:
+                await self._own_request(method, params)
+            except UpstreamError as exc:
+                log.warning("%s failed: %s", method, exc.reason)
+
+        self._tg.start_soon(run)
+
+    async def _apply_log_level(self, meta: dict[str, Any], init: dict[str, Any]) -> None:
+        level = meta.get(eras.LOG_LEVEL_KEY)
+        if not isinstance(level, str) or level == self._log_level:
+            return
+        if "logging" not in (init.get("capabilities") or {}):
+            return
+        self._log_level = level
+        reply = await self._own_request("logging/setLevel", {"level": level})
+        if "error" in reply.body:
+            log.warning("the server refused logging/setLevel %s: %s", level, reply.body["error"])
+
+    async def _open_listen(self, message: Message, init: dict[str, Any]) -> None:
+        requested = message.params.get("notifications")
+        honoured = eras.acknowledged_filter(requested, init.get("capabilities"))
+        self._listens[message.id] = honoured
+        await self._deliver(jsonrpc.from_obj(eras.listen_acknowledgement(message.id, honoured)))
+        await self._subscribe(honoured, message.id)
+
+    async def _subscribe(self, honoured: dict[str, Any], listen_id: object) -> None:
+        for uri in honoured.get("resourceSubscriptions") or []:
+            reply = await self._own_request("resources/subscribe", {"uri": uri})
+            if "error" in reply.body:
+                log.warning(
+                    "resources/subscribe %s for listen %r failed: %s", uri, listen_id, reply.body["error"]
+                )
+
+    async def _resume_held(self, message: Message, state: str) -> None:
+        """The client's retry answers the held server request; the held call's result goes to the retry."""
+        assert self._inner is not None
+        held = self._held.pop(state)
+        responses, _state = eras.mrtr_retry_parts(message.params)
+        self._redirect[held.call_id] = message.id
+        answer = (responses or {}).get(held.key)
+        if isinstance(answer, dict):
+            reply = {"jsonrpc": "2.0", "id": held.server_request_id, "result": answer}
+        else:
+            reply = {
+                "jsonrpc": "2.0",
+                "id": held.server_request_id,
+                "error": {
+                    "code": jsonrpc.INVALID_PARAMS,
+                    "message": "the client gave no answer to this request",
+                },
+            }
+        await self._inner.send(jsonrpc.from_obj(reply))
+
+    # ------------------------------------------------------------------------------------------
+    # Server → client
+
+    async def from_upstream(self, message: Message) -> None:
+        """Where the inner transport delivers everything the server sends."""
+        if message.kind is Kind.RESPONSE:
+            await self._server_response(message)
+        elif message.kind is Kind.REQUEST:
+            await self._server_request(message)
+        elif message.kind is Kind.NOTIFICATION:
+            await self._server_notification(message)
+        else:
+            log.warning("dropping a JSON-RPC batch from the server: the client speaks 2026-07-28")
+
+    async def _server_response(self, message: Message) -> None:
+        msg_id = message.id
+        if isinstance(msg_id, str) and msg_id in self._own:
+            answer = self._own[msg_id]
+            answer.message = message
+            answer.done.set()
+            return
+        method = self._methods.pop(msg_id, None)
+        if msg_id in self._calls:
+            self._calls.remove(msg_id)
+        client_id = self._redirect.pop(msg_id, msg_id)
+        body = dict(message.body)
+        body["id"] = client_id
+        if isinstance(body.get("result"), dict):
+            body["result"] = eras.modernize_result(method, body["result"], self._server_info)
+        elif isinstance(body.get("error"), dict):
+            body["error"] = eras.map_error_to_modern(body["error"])
+        await self._deliver(jsonrpc.from_obj(body))
+
+    async def _server_request(self, message: Message) -> None:
+        assert self._inner is not None
+        method = message.method or ""
+        if method == "ping":
+            await self._inner.send(jsonrpc.from_obj({"jsonrpc": "2.0", "id": message.id, "result": {}}))
+            return
+        call_id = next((c for c in self._calls if not self._is_held(c)), None)
+        if eras.capability_for_input_request(method) is None or call_id is None:
+            error = {"code": jsonrpc.METHOD_NOT_FOUND, "message": f"{method} cannot reach the client now"}
+            await self._inner.send(jsonrpc.from_obj({"jsonrpc": "2.0", "id": message.id, "error": error}))
+            return
+        state = self._ids.next()
+        key = "input-1"
+        self._held[state] = _Held(message.id, key, call_id)
+        result = eras.input_required_result([(key, method, message.params or None)], state, self._server_info)
+        answer_id = self._redirect.pop(call_id, call_id)
+        await self._deliver(jsonrpc.from_obj({"jsonrpc": "2.0", "id": answer_id, "result": result}))
+
+    def _is_held(self, call_id: object) -> bool:
+        return any(held.call_id == call_id for held in self._held.values())
+
+    async def _server_notification(self, message: Message) -> None:
+        method = message.method or ""
+        if method in (
+            "notifications/tools/list_changed",
+            "notifications/prompts/list_changed",
+            "notifications/resources/list_changed",
+            "notifications/resources/updated",
+        ):
+            for listen_id, honoured in self._listens.items():
+                if eras.listen_wants(honoured, method, message.params):
+                    tagged = eras.tag_subscription(message.params, listen_id)
+                    await self._deliver(jsonrpc.notification(method, tagged))
+            return
+        await self._deliver(message)

@@ -21,7 +21,7 @@ from ..protocol import messages as jsonrpc
 from ..protocol.messages import Kind, Message
 from ..protocol.urls import candidate_urls, display
 from .base import Deliver, SessionLostCallback, Upstream
-from .bridge import HandshakeToModern
+from .bridge import HandshakeToModern, ModernToHandshake
 from .sse import SseUpstream
 from .streamable import StreamableUpstream
 
@@ -52,8 +52,18 @@ async def connect(
     probing = len(candidates) > 1
     tried: list[str] = []
     error_message: Message | None = None
+    modern_client = eras.request_era(first) == "modern"
     for kind, url in candidates:
         try:
+            if kind == "sse" and modern_client:
+                # HTTP+SSE belongs to the handshake era: a 2026-07-28 client reaches it through the bridge.
+                bridge = ModernToHandshake(task_group, deliver, eras.request_meta(first.params))
+                bridged = SseUpstream(client, url, profile, task_group, bridge.from_upstream, on_lost)
+                bridge.attach(bridged)
+                await bridged.open()
+                await bridge.handshake()
+                _log_choice(profile, bridge, tried)
+                return bridge, False
             if kind == "sse":
                 sse = SseUpstream(client, url, profile, task_group, deliver, on_lost)
                 await sse.open()
@@ -63,6 +73,12 @@ async def connect(
             if first.method == "initialize" and profile.protocol != "handshake":
                 chosen, first_sent = await _initialize_or_bridge(
                     profile, streamable, task_group, deliver, first, probing
+                )
+                _log_choice(profile, chosen, tried)
+                return chosen, first_sent
+            if modern_client:
+                chosen, first_sent = await _modern_or_bridge(
+                    profile, client, streamable, task_group, deliver, on_lost, first, probing
                 )
                 _log_choice(profile, chosen, tried)
                 return chosen, first_sent
@@ -119,6 +135,65 @@ async def _initialize_or_bridge(
     for message in captured:
         await deliver(message)
     return streamable, True
+
+
+async def _modern_or_bridge(
+    profile: Profile,
+    client: httpx2.AsyncClient,
+    streamable: StreamableUpstream,
+    task_group: TaskGroup,
+    deliver: Deliver,
+    on_lost: SessionLostCallback,
+    first: Message,
+    probing: bool,
+) -> tuple[Upstream, bool]:
+    """A 2026-07-28 client: relay statelessly to a modern server, bridge to a handshake-era one.
+
+    The client's own `server/discover` is the probe when it opens with one; any other first request
+    (which may have side effects) waits behind a probe of the proxy's own.
+    """
+    meta = eras.request_meta(first.params)
+    if profile.protocol != "handshake":
+        probe = first if first.method == "server/discover" else _discover_request(meta)
+        captured: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            captured.append(message)
+
+        verdict = "handshake"
+        try:
+            await streamable.send(probe, probing=probing, deliver=capture)
+            answer = next((m for m in captured if m.kind is Kind.RESPONSE and m.id == probe.id), None)
+            verdict = eras.probe_verdict(200, answer.body if answer is not None else None)
+        except TransportMismatch:
+            pass
+        if verdict == "modern" or profile.protocol == "modern":
+            if probe is first:
+                for message in captured:
+                    await deliver(message)
+                return streamable, True
+            return streamable, False
+    bridge = ModernToHandshake(task_group, deliver, meta)
+    inner = StreamableUpstream(client, streamable.url, profile, task_group, bridge.from_upstream, on_lost)
+    bridge.attach(inner)
+    await bridge.handshake(probing=probing)
+    log.info("the server speaks the handshake era: bridging the 2026-07-28 client")
+    return bridge, False
+
+
+def _discover_request(meta: dict[str, Any]) -> Message:
+    from .. import __version__
+
+    probe_meta = {
+        eras.PROTOCOL_VERSION_KEY: meta.get(eras.PROTOCOL_VERSION_KEY, eras.LATEST_MODERN_VERSION),
+        eras.CLIENT_CAPABILITIES_KEY: meta.get(eras.CLIENT_CAPABILITIES_KEY, {}),
+        eras.CLIENT_INFO_KEY: meta.get(
+            eras.CLIENT_INFO_KEY, {"name": "mcp-sse-proxy", "version": __version__}
+        ),
+    }
+    return jsonrpc.request(
+        f"mcp-sse-proxy-probe-{secrets.token_hex(4)}", "server/discover", {"_meta": probe_meta}
+    )
 
 
 async def _probe_discover(streamable: StreamableUpstream) -> tuple[dict[str, Any], str] | None:
