@@ -25,10 +25,6 @@ log = logging.getLogger("mcp_sse_proxy")
 
 def run(config: AppConfig) -> int:
     """Run the proxy until stdin closes or a signal arrives; the exit status."""
-    if config.logging.level.lower() != "debug" and not config.logging.debug_enabled:
-        # One line per HTTP request is debugging detail, not something for a desktop client's log.
-        for name in ("httpx2", "httpcore2", "httpx", "httpcore"):
-            logging.getLogger(name).setLevel(logging.WARNING)
     log.info("%s", startup_line(config))
     try:
         anyio.run(serve, config)

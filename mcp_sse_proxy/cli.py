@@ -64,8 +64,13 @@ def _record_flag_action() -> type:
             self.fixed = fixed
             super().__init__(option_strings, dest, **kwargs)
 
-        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                     option_string: str | None = None) -> None:
+        def __call__(
+            self,
+            parser: argparse.ArgumentParser,
+            namespace: argparse.Namespace,
+            values: Any,
+            option_string: str | None = None,
+        ) -> None:
             from mcp_sse_proxy.config.sources import FlagValue
 
             raw = self.fixed if self.fixed is not None else values
@@ -106,30 +111,84 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, allow_abbrev=False)
     groups = {scope: parser.add_argument_group(title) for scope, title in _GROUP_TITLES.items()}
     for setting in loader_options().values():
-        groups["selection"].add_argument(*setting.flags, action=record_flag, setting=setting.name,
-                                         dest="flag_values", default=argparse.SUPPRESS,
-                                         metavar=setting.metavar, help=_help(setting))
+        groups["selection"].add_argument(
+            *setting.flags,
+            action=record_flag,
+            setting=setting.name,
+            dest="flag_values",
+            default=argparse.SUPPRESS,
+            metavar=setting.metavar,
+            help=_help(setting),
+        )
     for setting in settings().values():
         if not setting.flags:
             continue
         group = groups.get(setting.scope, groups["profile"])
         if setting.main_type == "boolean":
-            group.add_argument(*setting.flags, action=record_flag, setting=setting.name, dest="flag_values",
-                               default=argparse.SUPPRESS, nargs="?", const="true", metavar="BOOL",
-                               help=_help(setting))
-            group.add_argument(f"--no-{setting.flags[0].removeprefix('--')}", action=record_flag,
-                               setting=setting.name, fixed="false", nargs=0, dest="flag_values",
-                               default=argparse.SUPPRESS, help=f"Same as {setting.flags[0]}=false.")
+            group.add_argument(
+                *setting.flags,
+                action=record_flag,
+                setting=setting.name,
+                dest="flag_values",
+                default=argparse.SUPPRESS,
+                nargs="?",
+                const="true",
+                metavar="BOOL",
+                help=_help(setting),
+            )
+            group.add_argument(
+                f"--no-{setting.flags[0].removeprefix('--')}",
+                action=record_flag,
+                setting=setting.name,
+                fixed="false",
+                nargs=0,
+                dest="flag_values",
+                default=argparse.SUPPRESS,
+                help=f"Same as {setting.flags[0]}=false.",
+            )
         else:
-            group.add_argument(*setting.flags, action=record_flag, setting=setting.name, dest="flag_values",
-                               default=argparse.SUPPRESS, metavar=setting.metavar, help=_help(setting))
+            group.add_argument(
+                *setting.flags,
+                action=record_flag,
+                setting=setting.name,
+                dest="flag_values",
+                default=argparse.SUPPRESS,
+                metavar=setting.metavar,
+                help=_help(setting),
+            )
     actions = parser.add_argument_group("actions (instead of running the proxy)")
-    actions.add_argument("--print-config", action="store_true",
-                         help="Print the effective configuration of each selected profile as YAML, with the "
-                              "source of every value and secrets masked, then exit.")
-    actions.add_argument("--list-profiles", action="store_true",
-                         help="List the profiles found and the file and line defining each, then exit.")
-    # --check and --print-client-config belong here (their own issue).
+    actions.add_argument(
+        "--print-config",
+        action="store_true",
+        help="Print the effective configuration of each selected profile as YAML, with the "
+        "source of every value and secrets masked, then exit.",
+    )
+    actions.add_argument(
+        "--list-profiles",
+        action="store_true",
+        help="List the profiles found and the file and line defining each, then exit.",
+    )
+    actions.add_argument(
+        "--check",
+        action="store_true",
+        help="Check every selected profile (DNS, TCP, TLS, transport and era detection, handshake, "
+        "lists, ping latency) and print a report; exit 0 if all work, 1 otherwise.",
+    )
+    actions.add_argument(
+        "--json", action="store_true", help="With --check: print the report as one JSON document."
+    )
+    actions.add_argument(
+        "--print-client-config",
+        metavar="CLIENT",
+        choices=("claude-desktop", "cursor", "vscode", "windsurf", "claude-code", "generic"),
+        help="Print the entry to paste into CLIENT's MCP configuration for the current selection "
+        "(claude-desktop, cursor, vscode, windsurf, claude-code, generic); the file's location goes to stderr.",
+    )
+    actions.add_argument(
+        "--env-only",
+        action="store_true",
+        help="With --print-client-config: describe the profile with ST_PROXY_* variables only, no args.",
+    )
     actions.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -174,7 +233,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(render_config(effective, version=__version__))
         return EXIT_OK
+    if namespace.check:
+        return _check(effective, namespace.json)
+    if namespace.print_client_config:
+        return _client_config(effective, namespace.print_client_config, namespace.env_only, args)
     return _run(effective)
+
+
+def _check(effective: Any, as_json: bool) -> int:
+    from mcp_sse_proxy.doctor import run_check
+    from mcp_sse_proxy.logs import configure_logging
+
+    configure_logging(effective.logging, effective.secrets)
+    return run_check(effective, as_json)
+
+
+def _client_config(effective: Any, client: str, env_only: bool, argv: list[str]) -> int:
+    from mcp_sse_proxy.clientconfig import ClientConfigError, client_config, config_location
+
+    try:
+        text = client_config(effective, client, env_only, argv)
+    except ClientConfigError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return EXIT_CONFIG
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.write(f"Paste it into {config_location(client)}\n")
+    if "***" in text:
+        sys.stderr.write("Replace each *** with the real secret (or keep secrets in a header file).\n")
+    return EXIT_OK
 
 
 def _run(effective: Any) -> int:

@@ -22,13 +22,13 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TextIO
 from urllib.parse import urlsplit
 
 import anyio
 import httpx2
-from anyio.abc import ByteStream, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute, TaskGroup
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from . import __version__
@@ -274,7 +274,13 @@ def _ms_since(started: float) -> float:
 def _error_entry(
     step: str, message: str, hint: str, status: int | None = None, challenge: str | None = None
 ) -> dict[str, Any]:
-    return {"step": step, "message": message, "hint": hint, "http_status": status, "www_authenticate": challenge}
+    return {
+        "step": step,
+        "message": message,
+        "hint": hint,
+        "http_status": status,
+        "www_authenticate": challenge,
+    }
 
 
 class _Check:
@@ -334,12 +340,13 @@ class _Check:
         raise _StepFailed
 
     async def run(self) -> None:
+        failed = False
         try:
             await self._reach()
             await self._converse()
-        except _StepFailed:
-            return
-        self.report["ok"] = True
+        except* _StepFailed:  # also from inside the task group of `_converse`
+            failed = True
+        self.report["ok"] = not failed
 
     # -- DNS, TCP, TLS ---------------------------------------------------------------------------------
 
@@ -352,8 +359,11 @@ class _Check:
             port = None
         host = parts.hostname
         if scheme not in ("http", "https") or not host or port is None:
-            self.fail("url", f"{display(self.profile.url)} is not a usable http(s) URL",
-                      "give the server's full URL, e.g. https://mcp.example.com/mcp or http://127.0.0.1:8000/sse")
+            self.fail(
+                "url",
+                f"{display(self.profile.url)} is not a usable http(s) URL",
+                "give the server's full URL, e.g. https://mcp.example.com/mcp or http://127.0.0.1:8000/sse",
+            )
         proxy = _env_proxy(self.profile)
         dial_host, dial_port = host, port
         if proxy is not None:
@@ -367,8 +377,11 @@ class _Check:
             if scheme != "https":
                 self.record("tls", "skipped", "plain http: no TLS")
             elif proxy is not None:
-                self.record("tls", "skipped", f"tunnelled through the proxy {display(proxy)}: "
-                                              "the MCP handshake below checks it")
+                self.record(
+                    "tls",
+                    "skipped",
+                    f"tunnelled through the proxy {display(proxy)}: the MCP handshake below checks it",
+                )
             else:
                 stream = await self._tls(stream, host, port)
         finally:
@@ -382,13 +395,19 @@ class _Check:
             with anyio.fail_after(self.profile.connect_timeout):
                 infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except TimeoutError:
-            self.fail("dns", f"resolving {host} took longer than {self.profile.connect_timeout:g} s",
-                      "check this machine's DNS settings and network connection", started)
+            self.fail(
+                "dns",
+                f"resolving {host} took longer than {self.profile.connect_timeout:g} s",
+                "check this machine's DNS settings and network connection",
+                started,
+            )
         except (socket.gaierror, UnicodeError) as exc:
             hint = f"check {what} name {host!r}"
             if not via_proxy:
-                hint += ("; if this network reaches outside hosts only through an HTTP proxy, set HTTPS_PROXY "
-                         "(the proxy is used unless --no-use-env-proxy)")
+                hint += (
+                    "; if this network reaches outside hosts only through an HTTP proxy, set "
+                    "HTTPS_PROXY (the proxy is used unless --no-use-env-proxy)"
+                )
             reason = exc.strerror if isinstance(exc, socket.gaierror) and exc.strerror else str(exc)
             self.fail("dns", f"cannot resolve {host}: {reason}", hint, started)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -404,22 +423,30 @@ class _Check:
             with anyio.fail_after(timeout):
                 stream = await anyio.connect_tcp(host, port)
         except TimeoutError:
-            self.fail("tcp", f"no TCP connection to {host}:{port} within {timeout:g} s",
-                      "a firewall may drop the connection, the host may be down, or this network needs an HTTP "
-                      "proxy (HTTPS_PROXY); on a slow network raise --connect-timeout", started)
+            self.fail(
+                "tcp",
+                f"no TCP connection to {host}:{port} within {timeout:g} s",
+                "a firewall may drop the connection, the host may be down, or this network needs an "
+                "HTTP proxy (HTTPS_PROXY); on a slow network raise --connect-timeout",
+                started,
+            )
         except OSError as exc:
             cause = _root_os_error(exc)
-            reason = cause.strerror or str(cause)
+            reason = os.strerror(cause.errno) if cause.errno else str(cause)
             if isinstance(cause, ConnectionRefusedError) and via_proxy:
-                hint = (f"the HTTP proxy at {host}:{port} refused the connection: check HTTPS_PROXY/HTTP_PROXY, "
-                        "or use --no-use-env-proxy to connect directly")
+                hint = (
+                    f"the HTTP proxy at {host}:{port} refused the connection: check HTTPS_PROXY and "
+                    "HTTP_PROXY, or use --no-use-env-proxy to connect directly"
+                )
             elif isinstance(cause, ConnectionRefusedError):
-                hint = (f"nothing listens on {host}:{port}: check the host and port in the URL, and that the "
-                        "server is running")
+                hint = (
+                    f"nothing listens on {host}:{port}: check the host and port in the URL, and that the "
+                    "server is running"
+                )
             else:
                 hint = f"{host}:{port} is unreachable from here: check the network route (VPN, firewall)"
             self.fail("tcp", f"cannot connect to {host}:{port}: {reason}", hint, started)
-        remote = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+        remote = stream.extra(SocketAttribute.remote_address, None)
         address = _address_text(remote) if remote is not None else f"{host}:{port}"
         self.report["tcp"] = {"address": address, "via_proxy": via_proxy}
         self.record("tcp", "ok", f"connected to {'the proxy at ' if via_proxy else ''}{address}", started)
@@ -429,35 +456,59 @@ class _Check:
         started = _now()
         ca_source = _ca_source(self.profile)
         try:
-            context = httpx2.create_ssl_context(ssl_context(self.profile), trust_env=self.profile.use_env_proxy)
+            context = httpx2.create_ssl_context(
+                ssl_context(self.profile), trust_env=self.profile.use_env_proxy
+            )
         except (OSError, ssl.SSLError) as exc:
-            self.fail("tls", f"cannot load the TLS settings: {exc}",
-                      "check the paths and contents of ca_file, client_cert and client_key (PEM files)", started)
+            self.fail(
+                "tls",
+                f"cannot load the TLS settings: {exc}",
+                "check the paths and contents of ca_file, client_cert and client_key (PEM files)",
+                started,
+            )
         try:
             with anyio.fail_after(self.profile.connect_timeout):
-                tls = await TLSStream.wrap(stream, hostname=host, ssl_context=context, standard_compatible=False)
+                tls = await _wrap_tls(stream, host, context)
         except ssl.SSLCertVerificationError as exc:
             certificate = await self._unverified_certificate(host, port)
-            self.report["tls"] = {**certificate, "version": None, "cipher": None, "ca_source": ca_source,
-                                  "verified": False}
+            self.report["tls"] = {
+                **certificate,
+                "version": None,
+                "cipher": None,
+                "ca_source": ca_source,
+                "verified": False,
+            }
             reason = exc.verify_message or exc.reason or str(exc)
-            self.fail("tls", f"the server's certificate is not trusted: {reason}",
-                      _certificate_hint(reason, host, certificate, ca_source), started)
+            self.fail(
+                "tls",
+                f"the server's certificate is not trusted: {reason}",
+                _certificate_hint(reason, host, certificate, ca_source),
+                started,
+            )
         except ssl.SSLError as exc:
             reason = exc.reason or str(exc)
             if "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc).lower():
                 hint = f"{host}:{port} does not speak TLS: try the URL with http:// instead of https://"
             else:
-                hint = ("the TLS handshake failed: check the port, and whether the server wants a client "
-                        "certificate (--client-cert/--client-key)")
+                hint = (
+                    "the TLS handshake failed: check the port, and whether the server wants a client "
+                    "certificate (--client-cert/--client-key)"
+                )
             self.fail("tls", f"TLS handshake with {host}:{port} failed: {reason}", hint, started)
         except TimeoutError:
-            self.fail("tls", f"no TLS handshake with {host}:{port} within {self.profile.connect_timeout:g} s",
-                      "the port may not be a TLS port: check the URL's scheme and port", started)
+            self.fail(
+                "tls",
+                f"no TLS handshake with {host}:{port} within {self.profile.connect_timeout:g} s",
+                "the port may not be a TLS port: check the URL's scheme and port",
+                started,
+            )
         except (OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
-            self.fail("tls", f"the connection closed during the TLS handshake: {type(exc).__name__} {exc}".strip(),
-                      "the port may not be a TLS port, or a middlebox interferes: check the URL's scheme and port",
-                      started)
+            self.fail(
+                "tls",
+                f"the connection closed during the TLS handshake ({type(exc).__name__})",
+                "the port may not be a TLS port, or a middlebox interferes: check the URL's scheme and port",
+                started,
+            )
         details = _certificate_from_dict(tls.extra(TLSAttribute.peer_certificate, None) or {})
         if details["subject"] is None:  # verification off: the ssl module does not decode the certificate
             details = _certificate_from_der(tls.extra(TLSAttribute.peer_certificate_binary, None))
@@ -479,11 +530,21 @@ class _Check:
         parts.append(f"CA: {ca_source}")
         days_left = details["days_left"]
         if not self.profile.tls_verify:
-            self.record("tls", "warning", "; ".join(parts), started,
-                        hint="certificate verification is off (tls_verify: false): use --ca-file instead")
+            self.record(
+                "tls",
+                "warning",
+                "; ".join(parts),
+                started,
+                hint="certificate verification is off (tls_verify: false): use --ca-file instead",
+            )
         elif days_left is not None and days_left < EXPIRY_WARNING_DAYS:
-            self.record("tls", "warning", "; ".join(parts), started,
-                        hint=f"the certificate expires in {days_left} days: tell the server's operator")
+            self.record(
+                "tls",
+                "warning",
+                "; ".join(parts),
+                started,
+                hint=f"the certificate expires in {days_left} days: tell the server's operator",
+            )
         else:
             self.record("tls", "ok", "; ".join(parts), started)
         return tls
@@ -495,8 +556,7 @@ class _Check:
         context.verify_mode = ssl.CERT_NONE
         try:
             with anyio.fail_after(self.profile.connect_timeout):
-                stream = await anyio.connect_tcp(host, port)
-                tls = await TLSStream.wrap(stream, hostname=host, ssl_context=context, standard_compatible=False)
+                tls = await _wrap_tls(await anyio.connect_tcp(host, port), host, context)
         except (TimeoutError, OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream):
             return _certificate_from_der(None)
         try:
@@ -511,8 +571,11 @@ class _Check:
         try:
             client = build_client(self.profile)
         except (OSError, ssl.SSLError, ValueError) as exc:
-            self.fail("transport", f"cannot set up the HTTP client: {exc}",
-                      "check ca_file, client_cert and client_key, and the HTTP(S)_PROXY variables")
+            self.fail(
+                "transport",
+                f"cannot set up the HTTP client: {exc}",
+                "check ca_file, client_cert and client_key, and the HTTP(S)_PROXY variables",
+            )
         async with client, anyio.create_task_group() as tg:
             try:
                 session = _Session(tg)
@@ -531,11 +594,15 @@ class _Check:
         return tries * profile.connect_timeout + profile.read_timeout
 
     def _initialize(self, session: _Session) -> Message:
-        message = jsonrpc.request(session.next_id(), "initialize", {
-            "protocolVersion": CHECK_PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": CLIENT_NAME, "version": __version__},
-        })
+        message = jsonrpc.request(
+            session.next_id(),
+            "initialize",
+            {
+                "protocolVersion": CHECK_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": CLIENT_NAME, "version": __version__},
+            },
+        )
         session.expect(message)
         return message
 
@@ -554,9 +621,13 @@ class _Check:
                 )
         except TimeoutError:
             self.report["transport"] = {"name": None, "url": None, "tried": _tried(attempts)}
-            self.fail("transport", f"no transport answered within {budget:g} s",
-                      "the server accepts connections but does not answer: check that the URL is its MCP "
-                      "endpoint and that it is healthy; for a slow server raise --read-timeout", started)
+            self.fail(
+                "transport",
+                f"no transport answered within {budget:g} s",
+                "the server accepts connections but does not answer: check that the URL is its MCP "
+                "endpoint and that it is healthy; for a slow server raise --read-timeout",
+                started,
+            )
         except UpstreamError as exc:
             self.report["transport"] = {"name": None, "url": None, "tried": _tried(attempts)}
             _attempts.reset(token)
@@ -566,20 +637,22 @@ class _Check:
             if _attempts.get() is attempts:
                 _attempts.reset(token)
         session.upstream = upstream
-        tried = [*_tried(attempts), {"transport": upstream.name, "url": display(upstream.url), "result": "answered"}]
+        answered = {"transport": _kind(upstream), "url": display(upstream.url), "result": "answered"}
+        tried = [*_tried(attempts), answered]
         self.report["transport"] = {"name": upstream.name, "url": display(upstream.url), "tried": tried}
         detail = f"{upstream.name} at {display(upstream.url)}"
         if len(tried) > 1:
             detail += f" (after {len(tried) - 1} other attempt{'s' if len(tried) > 2 else ''})"
         self.record("transport", "ok", detail, started)
-        if upstream.name == "sse" and self.profile.transport == "auto":
+        if _kind(upstream) == "sse" and self.profile.transport == "auto":
             self.report["notes"].append(
                 f"the server speaks legacy HTTP+SSE (2024-11-05): --transport sse with the URL "
                 f"{display(upstream.url)} skips detection at every start"
             )
         elif upstream.url != self.profile.url:
             self.report["notes"].append(
-                f"the server answered at {display(upstream.url)}: use that URL to skip detection at every start"
+                f"the server answered at {display(upstream.url)}: use that URL to skip detection at every "
+                "start"
             )
         return upstream, first_sent, init
 
@@ -596,13 +669,18 @@ class _Check:
         except (UpstreamError, TimeoutError):
             return None
         try:
-            if upstream.name == self.profile.transport and upstream.url == self.profile.url:
+            kind = _kind(upstream)
+            if kind == self.profile.transport and upstream.url == self.profile.url:
                 return None
-            if upstream.name == "sse":
-                return (f"the server speaks legacy SSE at {display(upstream.url)}: use --transport sse or the "
-                        f"/sse URL (or --transport auto)")
-            return (f"the server speaks {upstream.name} at {display(upstream.url)}: use --transport "
-                    f"{upstream.name} with that URL (or --transport auto)")
+            if kind == "sse":
+                return (
+                    f"the server speaks legacy SSE at {display(upstream.url)}: use --transport sse or "
+                    "the /sse URL (or --transport auto)"
+                )
+            return (
+                f"the server speaks {kind} at {display(upstream.url)}: use --transport {kind} with "
+                "that URL (or --transport auto)"
+            )
         finally:
             await _close_quietly(upstream)
 
@@ -618,7 +696,12 @@ class _Check:
         self.fail(step, message, hint, started, status=exc.status, challenge=challenge)
 
     async def _request(
-        self, upstream: Upstream, session: _Session, step: str, method: str, params: dict[str, Any] | None = None
+        self,
+        upstream: Upstream,
+        session: _Session,
+        step: str,
+        method: str,
+        params: dict[str, Any] | None = None,
     ) -> Message:
         message = jsonrpc.request(session.next_id(), method, params)
         session.expect(message)
@@ -629,9 +712,12 @@ class _Check:
                 await upstream.send(message)
                 return await session.wait(message)
         except TimeoutError:
-            self.fail(step, f"{method} was not answered within {timeout:g} s",
-                      "the server is slow or stuck: check its logs; raise --read-timeout if it is just slow",
-                      started)
+            self.fail(
+                step,
+                f"{method} was not answered within {timeout:g} s",
+                "the server is slow or stuck: check its logs; raise --read-timeout if it is just slow",
+                started,
+            )
         except UpstreamError as exc:
             await self._fail_upstream(step, exc, started)
 
@@ -641,13 +727,17 @@ class _Check:
             code, text = error.get("code"), error.get("message", "")
             hint = "the server refused a standard request: check its logs, or report it to its maintainers"
             if method == "initialize":
-                hint = ("the server refused the handshake; if it is about the protocol version, the server may "
-                        "be too old or too new for this proxy (--protocol selects the era)")
+                hint = (
+                    "the server refused the handshake; if it is about the protocol version, the server "
+                    "may be too old or too new for this proxy (--protocol selects the era)"
+                )
             self.fail(step, f"{method} answered error {code}: {text}", hint, started)
         result = reply.body.get("result")
         return result if isinstance(result, dict) else {}
 
-    async def _handshake(self, upstream: Upstream, session: _Session, init: Message, first_sent: bool) -> None:
+    async def _handshake(
+        self, upstream: Upstream, session: _Session, init: Message, first_sent: bool
+    ) -> None:
         started = _now()
         try:
             with anyio.fail_after(self.profile.read_timeout):
@@ -655,17 +745,22 @@ class _Check:
                     await upstream.send(init)
                 reply = await session.wait(init)
         except TimeoutError:
-            self.fail("initialize", f"initialize was not answered within {self.profile.read_timeout:g} s",
-                      "the server accepted the session but does not answer: check its logs; raise --read-timeout "
-                      "if it is just slow", started)
+            self.fail(
+                "initialize",
+                f"initialize was not answered within {self.profile.read_timeout:g} s",
+                "the server accepted the session but does not answer: check its logs; raise "
+                "--read-timeout if it is just slow",
+                started,
+            )
         except UpstreamError as exc:
             await self._fail_upstream("initialize", exc, started)
         result = self._result("initialize", "initialize", reply, started)
         info = result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else {}
         capabilities = result.get("capabilities") if isinstance(result.get("capabilities"), dict) else {}
         instructions = result.get("instructions")
-        first_line = instructions.strip().splitlines()[0] if isinstance(instructions, str) and instructions.strip() \
-            else None
+        first_line = None
+        if isinstance(instructions, str) and instructions.strip():
+            first_line = instructions.strip().splitlines()[0]
         version = result.get("protocolVersion")
         self.report["server"] = {
             "name": _text_or_none(info.get("name")),
@@ -676,6 +771,11 @@ class _Check:
         }
         name = " ".join(filter(None, (_text_or_none(info.get("name")), _text_or_none(info.get("version")))))
         self.record("initialize", "ok", f"{name or 'unnamed server'}, protocol {version}", started)
+        if self.profile.protocol == "modern":
+            self.report["notes"].append(
+                "protocol: modern is set, but the check runs the initialize handshake (server/discover is "
+                "not probed)"
+            )
         if version != CHECK_PROTOCOL_VERSION:
             self.report["notes"].append(
                 f"the server chose protocol version {version} (the check asked for {CHECK_PROTOCOL_VERSION})"
@@ -685,8 +785,12 @@ class _Check:
             with anyio.fail_after(self.profile.read_timeout):
                 await upstream.send(jsonrpc.notification("notifications/initialized"))
         except TimeoutError:
-            self.fail("initialized", "notifications/initialized was not accepted in time",
-                      "check the server's logs", started)
+            self.fail(
+                "initialized",
+                "notifications/initialized was not accepted in time",
+                "check the server's logs",
+                started,
+            )
         except UpstreamError as exc:
             await self._fail_upstream("initialized", exc, started)
 
@@ -700,8 +804,9 @@ class _Check:
             names: list[str] = []
             cursor: str | None = None
             for _page in range(MAX_LIST_PAGES):
-                reply = await self._request(upstream, session, kind, f"{kind}/list",
-                                            {"cursor": cursor} if cursor else None)
+                reply = await self._request(
+                    upstream, session, kind, f"{kind}/list", {"cursor": cursor} if cursor else None
+                )
                 result = self._result(kind, f"{kind}/list", reply, started)
                 items = result.get(kind)
                 for item in items if isinstance(items, list) else ():
@@ -713,7 +818,7 @@ class _Check:
             self.report["counts"][kind] = len(names)
             if kind == "tools":
                 self.report["tools"] = names
-            self.record(kind, "ok", f"{len(names)} {kind}", started)
+            self.record(kind, "ok", _count_text(len(names), kind), started)
 
     async def _latency(self, upstream: Upstream, session: _Session) -> None:
         started = _now()
@@ -721,14 +826,19 @@ class _Check:
         samples: list[float] = []
         while len(samples) < PING_COUNT:
             sent = _now()
-            reply = await self._request(upstream, session, "ping", method,
-                                        None if method == "ping" else {})
+            reply = await self._request(upstream, session, "ping", method)
             if "error" in reply.body and method == "ping":
                 error = reply.body.get("error") or {}
-                self.record("ping", "warning", f"ping answered error {error.get('code')}: {error.get('message')}",
-                            started, hint="the server does not answer ping: set --ping-interval 0 so the "
-                                          "keepalive does not take it for a dead session")
-                if (self.report["counts"]["tools"]) is None:
+                detail = f"ping answered error {error.get('code')}: {error.get('message')}"
+                self.record(
+                    "ping",
+                    "warning",
+                    detail,
+                    started,
+                    hint="the server does not answer ping: set --ping-interval 0 so the keepalive "
+                    "does not take it for a dead session",
+                )
+                if self.report["counts"]["tools"] is None:
                     return
                 method, samples, started = "tools/list", [], _now()
                 continue
@@ -742,12 +852,14 @@ class _Check:
         started = _now()
         had_session = getattr(upstream, "session_id", None) is not None
         await _close_quietly(upstream)
-        if upstream.name == "sse":
+        if _kind(upstream) == "sse":
             detail = "event stream closed"
         elif had_session:
             detail = "session ended with DELETE"
-        else:
+        elif upstream.name == "streamable-http":
             detail = "stateless server: no session to end"
+        else:
+            detail = "session closed"
         self.record("close", "ok", detail, started)
 
 
@@ -781,8 +893,9 @@ class _Session:
         if request.method == "ping":
             reply = jsonrpc.from_obj({"jsonrpc": "2.0", "id": request.id, "result": {}})
         else:
-            reply = jsonrpc.error_response(request.id, jsonrpc.METHOD_NOT_FOUND,
-                                           f"{CLIENT_NAME} does not handle {request.method}")
+            reply = jsonrpc.error_response(
+                request.id, jsonrpc.METHOD_NOT_FOUND, f"{CLIENT_NAME} does not handle {request.method}"
+            )
         with anyio.move_on_after(CLOSE_TIMEOUT):
             try:
                 await self.upstream.send(reply)
@@ -802,6 +915,10 @@ class _Session:
         return reply
 
 
+async def _wrap_tls(stream: ByteStream, host: str, context: ssl.SSLContext) -> TLSStream:
+    return await TLSStream.wrap(stream, hostname=host, ssl_context=context, standard_compatible=False)
+
+
 async def _close_quietly(upstream: Upstream) -> None:
     with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT):
         await upstream.close()
@@ -809,6 +926,11 @@ async def _close_quietly(upstream: Upstream) -> None:
 
 # --------------------------------------------------------------------------------------------------------
 # Small pure helpers
+
+
+def _kind(upstream: Upstream) -> str:
+    """ "sse" or "streamable-http" for an upstream, also when an era bridge wraps it (its name says so)."""
+    return "sse" if upstream.name.startswith("sse") else "streamable-http"
 
 
 def _tried(attempts: list[str]) -> list[dict[str, str]]:
@@ -888,17 +1010,25 @@ def _certificate_hint(reason: str, host: str, certificate: Mapping[str, Any], ca
         return f"the certificate is for {names}, not {host}: use a URL with one of those names"
     if "expired" in lower:
         return "the server's certificate has expired: its operator must renew it (the proxy cannot fix this)"
-    return (f"the certificate is not signed by a CA in {ca_source}: pass the CA certificate (for a self-signed "
-            "server, the certificate itself) with --ca-file PATH or ST_PROXY_CA_FILE; --no-tls-verify only "
-            "for a test")
+    return (
+        f"the certificate is not signed by a CA in {ca_source}: pass the CA certificate (for a "
+        "self-signed server, the certificate itself) with --ca-file PATH or ST_PROXY_CA_FILE; "
+        "--no-tls-verify only for a test"
+    )
 
 
 def _rdn_text(rdns: Any) -> str | None:
     parts = []
     for rdn in rdns or ():
         for key, value in rdn:
-            short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
-                     "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST"}.get(key, key)
+            short = {
+                "commonName": "CN",
+                "organizationName": "O",
+                "organizationalUnitName": "OU",
+                "countryName": "C",
+                "localityName": "L",
+                "stateOrProvinceName": "ST",
+            }.get(key, key)
             parts.append(f"{short}={value}")
     return ",".join(parts) or None
 
@@ -906,7 +1036,7 @@ def _rdn_text(rdns: Any) -> str | None:
 def _expiry(not_after: datetime | None) -> dict[str, Any]:
     if not_after is None:
         return {"not_after": None, "days_left": None}
-    days_left = (not_after - datetime.now(timezone.utc)).days
+    days_left = (not_after - datetime.now(UTC)).days
     return {"not_after": not_after.isoformat(), "days_left": days_left}
 
 
@@ -914,7 +1044,7 @@ def _certificate_from_dict(decoded: Mapping[str, Any]) -> dict[str, Any]:
     """Subject, issuer, expiry and names of a certificate as `ssl.SSLSocket.getpeercert()` decodes it."""
     not_after = None
     if decoded.get("notAfter"):
-        not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(decoded["notAfter"]), timezone.utc)
+        not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(decoded["notAfter"]), UTC)
     return {
         "subject": _rdn_text(decoded.get("subject")),
         "issuer": _rdn_text(decoded.get("issuer")),
@@ -959,33 +1089,50 @@ def _hint_for(exc: UpstreamError, profile: Profile) -> str:
     if status == 407:
         return "the HTTP proxy wants credentials: put them in HTTPS_PROXY (http://USER:PASSWORD@HOST:PORT)"
     if status == 404:
-        return ("nothing answers at this path: check the URL's path (Streamable HTTP servers usually serve /mcp, "
-                "legacy SSE servers /sse)")
+        return (
+            "nothing answers at this path: check the URL's path (Streamable HTTP servers usually serve "
+            "/mcp, legacy SSE servers /sse)"
+        )
     if status in (400, 405, 406, 415):
-        return ("the server does not take this transport at this URL: try --transport auto, or the other "
-                "transport (--transport sse with the /sse URL, --transport streamable-http with /mcp)")
+        return (
+            "the server does not take this transport at this URL: try --transport auto, or the other "
+            "transport (--transport sse with the /sse URL, --transport streamable-http with /mcp)"
+        )
     if status in (429, 503) and exc.retry_after is not None:
         return f"the server is busy or rate-limiting: try again in {exc.retry_after:g} s"
     if status is not None and status >= 500:
         return "the server failed: check its logs, or try again later"
     if isinstance(exc, detect.NoTransport):
-        return ("no MCP transport answered: check the URL's path (Streamable HTTP servers usually serve /mcp, "
-                "legacy SSE servers /sse) and that it is an MCP server")
+        return (
+            "no MCP transport answered: check the URL's path (Streamable HTTP servers usually serve "
+            "/mcp, legacy SSE servers /sse) and that it is an MCP server"
+        )
     if isinstance(exc, EndpointRefused):
-        return ("the legacy SSE server announced a message endpoint on another origin: use the URL on the origin "
-                "it announces, or ask its operator to fix the endpoint event")
+        return (
+            "the legacy SSE server announced a message endpoint on another origin: use the URL on the "
+            "origin it announces, or ask its operator to fix the endpoint event"
+        )
     if isinstance(exc, (SessionExpired, SessionLost, StreamLost)):
-        return ("the server ended the session early: check its logs (a restart, a crash, or a load balancer "
-                "without session affinity)")
+        return (
+            "the server ended the session early: check its logs (a restart, a crash, or a load balancer "
+            "without session affinity)"
+        )
     if isinstance(exc, UpstreamUnavailable):
         if "certificate" in text or "ssl" in text:
-            return ("TLS failed: if the server uses a private CA or a self-signed certificate, pass it with "
-                    "--ca-file PATH (ST_PROXY_CA_FILE)")
+            return (
+                "TLS failed: if the server uses a private CA or a self-signed certificate, pass it with "
+                "--ca-file PATH (ST_PROXY_CA_FILE)"
+            )
         if "proxy" in text:
             return "the HTTP proxy failed: check HTTPS_PROXY/HTTP_PROXY, or use --no-use-env-proxy"
         if "refused" in text:
             return "nothing listens there: check the host and port in the URL, and that the server is running"
         return "check the host, port and network route (VPN, firewall, HTTPS_PROXY)"
+    if "disconnected without sending a response" in text and profile.url.lower().startswith("http://"):
+        return (
+            "the server closed the connection without an HTTP answer: if it serves HTTPS on this port, "
+            "use an https:// URL"
+        )
     if "timed out" in text:
         return "the server did not answer in time: check its health; raise --read-timeout if it is just slow"
     return "run the proxy with --log-level debug to see the whole exchange"
@@ -1000,15 +1147,20 @@ def _auth_hint(profile: Profile, status: int, challenge: str | None) -> str:
             return f"the server refused the Authorization header{where}: the token may be wrong or expired"
         return f"the credentials{where} were accepted but lack permission here: check the token's scopes"
     scheme = (challenge or "").split(" ", 1)[0].strip(",") or "Bearer"
-    hint = (f"the server wants credentials: add --header 'Authorization: {scheme} …', or set it in "
-            "ST_PROXY_HEADERS (or ST_PROXY_HEADER_AUTHORIZATION), or in a header_file")
+    hint = (
+        f"the server wants credentials: add --header 'Authorization: {scheme} …', or set it in "
+        "ST_PROXY_HEADERS (or ST_PROXY_HEADER_AUTHORIZATION), or in a header_file"
+    )
     if challenge and "resource_metadata" in challenge:
-        hint += "; the server uses OAuth: get a token from its authorization server (this proxy runs no OAuth flow)"
+        hint += (
+            "; the server uses OAuth: get a token from its authorization server (this proxy runs no "
+            "OAuth flow)"
+        )
     return hint
 
 
 def _aggregate(profiles: tuple[Profile, ...], reports: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """With several profiles: every tool as the aggregate exposes it (`alias__tool`), clashes and long names."""
+    """With several profiles: each tool as the aggregate exposes it (`alias__tool`), clashes, long names."""
     if len(profiles) < 2:
         return None
     owners: dict[str, list[str]] = {}
@@ -1052,8 +1204,10 @@ def render_text(document: Mapping[str, Any]) -> str:
     reports = document["profiles"]
     working = sum(1 for report in reports if report["ok"])
     verdict = "all OK" if document["ok"] else "PROBLEMS FOUND"
-    lines.append(f"{PROG} {document['version']} --check: {working} of {len(reports)} profile"
-                 f"{'s' if len(reports) != 1 else ''} working: {verdict}")
+    lines.append(
+        f"{PROG} {document['version']} --check: {working} of {len(reports)} profile"
+        f"{'s' if len(reports) != 1 else ''} working: {verdict}"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -1068,9 +1222,8 @@ def _render_profile(report: Mapping[str, Any]) -> list[str]:
         elapsed = f"  [{entry['elapsed_ms']:g} ms]" if entry["elapsed_ms"] is not None else ""
         mark = _STATUS_MARK.get(entry["status"], entry["status"])
         lines.append(f"  {mark:<5}{entry['step']:<12}{entry['detail']}{elapsed}")
-        if entry["step"] == "transport":
-            for attempt in (report["transport"] or {}).get("tried", [])[:-1] if report["ok"] or \
-                    (report["transport"] or {}).get("name") else (report["transport"] or {}).get("tried", []):
+        if entry["step"] == "transport" and report["transport"]:
+            for attempt in _failed_attempts(report["transport"]):
                 lines.append(f"  {'':<17}tried {attempt['transport']} {attempt['url']}: {attempt['result']}")
         if entry["hint"] and entry["status"] != "failed":
             lines.append(f"  {'':<17}hint: {entry['hint']}")
@@ -1083,7 +1236,7 @@ def _render_profile(report: Mapping[str, Any]) -> list[str]:
             lines.append(f"  {'instructions':<13}{server['instructions']}")
     counts = report["counts"]
     if any(value is not None for value in counts.values()):
-        shown = ", ".join(f"{value} {kind}" for kind, value in counts.items() if value is not None)
+        shown = ", ".join(_count_text(value, kind) for kind, value in counts.items() if value is not None)
         lines.append(f"  {'offers':<13}{shown}")
     if report["tools"]:
         names = ", ".join(report["tools"][:SHOWN_NAMES])
@@ -1095,12 +1248,20 @@ def _render_profile(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"  {'latency':<13}{latency['method']} median {latency['median']:g} ms ({samples})")
     for note in report["notes"]:
         lines.append(f"  {'note':<13}{note}")
-    if error:
-        lines.append(f"  {'error':<13}{error['message']}")
+    if error:  # its message is the failed step's line above
         if error["www_authenticate"]:
             lines.append(f"  {'challenge':<13}WWW-Authenticate: {error['www_authenticate']}")
         lines.append(f"  {'try':<13}{error['hint']}")
     return lines
+
+
+def _count_text(count: int, kind: str) -> str:
+    return f"{count} {kind if count != 1 else kind.removesuffix('s')}"
+
+
+def _failed_attempts(transport: Mapping[str, Any]) -> list[dict[str, str]]:
+    tried = list(transport["tried"])
+    return tried[:-1] if transport["name"] else tried
 
 
 def _capabilities_text(capabilities: Mapping[str, Any]) -> str:

@@ -50,6 +50,9 @@ def debug_log_path(settings: LogSettings, log_dir: Path | None = None) -> Path:
     return (log_dir or user_log_dir()) / name.expanduser()
 
 
+_CHATTY_LIBRARIES = ("httpx2", "httpcore2", "httpx", "httpcore")
+
+
 def configure_logging(
     settings: LogSettings,
     secrets: Iterable[str] = (),
@@ -81,6 +84,10 @@ def configure_logging(
         setattr(handler, _MARK, True)
         root.addHandler(handler)
     root.setLevel(min(h.level for h in handlers))
+    quiet = logging.WARNING if level > logging.DEBUG and not settings.debug_enabled else logging.NOTSET
+    for name in _CHATTY_LIBRARIES:
+        # One line per HTTP request is debugging detail, not something for a desktop client's log.
+        logging.getLogger(name).setLevel(quiet)
     return handlers
 
 

@@ -29,15 +29,22 @@ def _environment_section() -> str:
     for setting in (*loader_options().values(), *settings().values()):
         for env_name in setting.env_names:
             flag = setting.flags[0] if setting.flags else setting.name
-            entries.append(f".TP\n.B {_roff(env_name)}\n"
-                           f"Same as \\fB{_roff(flag)}\\fR. {_roff(setting.description)}")
-    entries.append(f".TP\n.B {_roff(HEADER_ENV_PREFIX)}<NAME>\nOne header: the name's underscores become "
-                   "dashes (\\fBST_PROXY_HEADER_X_API_KEY\\fR sets \\fBX\\-Api\\-Key\\fR).")
-    entries.append(".TP\n.B HTTP_PROXY, HTTPS_PROXY, NO_PROXY\nUsed for upstream connections unless "
-                   "\\fB\\-\\-no\\-use\\-env\\-proxy\\fR is given.")
-    intro = ("Every setting can also be given as an environment variable; flags win over the environment, "
-             "which wins over profile files. Booleans accept true/1/yes/on and false/0/no/off in any case; "
-             "lists are comma\\-separated; an empty variable counts as unset.")
+            entries.append(
+                f".TP\n.B {_roff(env_name)}\nSame as \\fB{_roff(flag)}\\fR. {_roff(setting.description)}"
+            )
+    entries.append(
+        f".TP\n.B {_roff(HEADER_ENV_PREFIX)}<NAME>\nOne header: the name's underscores become "
+        "dashes (\\fBST_PROXY_HEADER_X_API_KEY\\fR sets \\fBX\\-Api\\-Key\\fR)."
+    )
+    entries.append(
+        ".TP\n.B HTTP_PROXY, HTTPS_PROXY, NO_PROXY\nUsed for upstream connections unless "
+        "\\fB\\-\\-no\\-use\\-env\\-proxy\\fR is given."
+    )
+    intro = (
+        "Every setting can also be given as an environment variable; flags win over the environment, "
+        "which wins over profile files. Booleans accept true/1/yes/on and false/0/no/off in any case; "
+        "lists are comma\\-separated; an empty variable counts as unset."
+    )
     return intro + "\n" + "\n".join(entries)
 
 
@@ -81,13 +88,16 @@ def render_manpage(parser: argparse.ArgumentParser | None = None) -> str:
     """The roff source of mcp-sse-proxy(1)."""
     from argparse_manpage.manpage import Manpage
 
-    page = Manpage(parser or build_parser(), _data={
-        "project_name": PROG,
-        "version": __version__,
-        "description": SHORT_DESCRIPTION,
-        "manual_title": "User Commands",
-        "url": "https://pypi.org/project/mcp-sse-proxy/",
-    })
+    page = Manpage(
+        parser or build_parser(),
+        _data={
+            "project_name": PROG,
+            "version": __version__,
+            "description": SHORT_DESCRIPTION,
+            "manual_title": "User Commands",
+            "url": "https://pypi.org/project/mcp-sse-proxy/",
+        },
+    )
     page.add_section("environment", ">", _environment_section())
     page.add_section("files", ">", _FILES.strip())
     page.add_section("exit status", ">", _EXIT_STATUS.strip())

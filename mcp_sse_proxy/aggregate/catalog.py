@@ -8,7 +8,6 @@ rewriting.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,7 +187,3 @@ class Catalog:
 
 def _has_uri(block: Any) -> bool:
     return isinstance(block, dict) and block.get("type") in ("resource_link", "resource")
-
-
-def deep_copy(value: Any) -> Any:
-    return copy.deepcopy(value)

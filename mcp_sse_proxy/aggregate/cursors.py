@@ -22,7 +22,7 @@ class CursorError(ValueError):
 
 def list_version(items: Sequence[Any]) -> str:
     """A short digest of a merged list, changing whenever any item changes."""
-    encoded = json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    encoded = json.dumps(items, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:16]
 
 

@@ -41,7 +41,7 @@ def check_aliases(aliases: Sequence[str]) -> None:
 
 def name_hash(original: str) -> str:
     """The stable 6-hex-digit suffix for `original` (SHA-256 of its UTF-8)."""
-    return hashlib.sha256(original.encode("utf-8")).hexdigest()[:HASH_DIGITS]
+    return hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_DIGITS]
 
 
 def sanitize(name: str) -> str:
@@ -50,7 +50,7 @@ def sanitize(name: str) -> str:
 
 def _hashed(alias: str, original: str, limit: int, digits: int = HASH_DIGITS) -> str:
     head = f"{alias}{SEPARATOR}{sanitize(original)}"
-    suffix = "_" + hashlib.sha256(original.encode("utf-8")).hexdigest()[:digits]
+    suffix = "_" + hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:digits]
     return head[: max(len(alias) + len(SEPARATOR), limit - len(suffix))] + suffix
 
 

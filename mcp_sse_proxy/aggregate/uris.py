@@ -27,7 +27,7 @@ def template_pattern(template: str) -> re.Pattern[str]:
         elif operator in ("?", "&"):
             parts.append(r"(?:[?&][^#]*)?")
         elif operator in ("/", ".", ";"):
-            parts.append(r"(?:\%s[^/?#]*)*" % operator)
+            parts.append(r"(?:" + re.escape(operator) + r"[^/?#]*)*")
         else:
             parts.append(r"[^/?#]*")
         last = match.end()

@@ -117,8 +117,9 @@ def load_config(
     logging_values: tuple[dict[str, Any], dict[str, str]] | None = None
     for name in selected or (ANONYMOUS_PROFILE,):
         try:
-            values, sources = _effective_values(name, catalog, env_layer, cli_layer, environ, read_text,
-                                                is_explicit=bool(selected))
+            values, sources = _effective_values(
+                name, catalog, env_layer, cli_layer, environ, read_text, is_explicit=bool(selected)
+            )
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
@@ -152,8 +153,12 @@ def _effective_values(
     if name in catalog.profiles:
         files = [file_layer(doc, environ) for doc in extends_chain(name, catalog.profiles)]
     elif is_explicit:
-        raise ConfigError([f"profile {name!r}: not found; available: "
-                           f"{', '.join(sorted(catalog.profiles)) or '(none: no profile files were found)'}"])
+        raise ConfigError(
+            [
+                f"profile {name!r}: not found; available: "
+                f"{', '.join(sorted(catalog.profiles)) or '(none: no profile files were found)'}"
+            ]
+        )
     else:
         files = []
     layers = [defaults_layer(), *files, env_layer, cli_layer]
@@ -200,7 +205,7 @@ def _with_header_file(
         own_item = layer.get("headers")
         own = own_item.value if own_item is not None and isinstance(own_item.value, dict) else {}
         layer["headers"] = Sourced({**file_headers, **own}, item.source)
-        return [*layers[:index], layer, *layers[index + 1:]]
+        return [*layers[:index], layer, *layers[index + 1 :]]
     return layers
 
 
@@ -325,4 +330,3 @@ def load_config_from_system(flags: Sequence[FlagValue], environ: Mapping[str, st
 
 def _read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
-

@@ -123,8 +123,12 @@ def extends_chain(name: str, catalog: Mapping[str, ProfileDoc]) -> list[ProfileD
                 cycle = " -> ".join((*trail, current, parent))
                 raise ConfigError([f"profile {name!r}: extends (from {doc.extends_source}): cycle {cycle}"])
             if parent not in catalog:
-                raise ConfigError([f"profile {name!r}: extends (from {doc.extends_source}): no profile named "
-                                   f"{parent!r}; available: {_names(catalog)}"])
+                raise ConfigError(
+                    [
+                        f"profile {name!r}: extends (from {doc.extends_source}): no profile named "
+                        f"{parent!r}; available: {_names(catalog)}"
+                    ]
+                )
             visit(parent, (*trail, current))
         if current not in placed:
             placed.add(current)
@@ -197,8 +201,10 @@ def expand_headers(
         try:
             expanded[name] = Sourced(expand_vars(item.value, environ), item.source)
         except KeyError as exc:
-            problems.append(f"headers.{name} (from {item.source}): uses ${{{exc.args[0]}}}, which is not set "
-                            "in the environment")
+            problems.append(
+                f"headers.{name} (from {item.source}): uses ${{{exc.args[0]}}}, which is not set "
+                "in the environment"
+            )
     return expanded, problems
 
 

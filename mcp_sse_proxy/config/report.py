@@ -17,14 +17,17 @@ from mcp_sse_proxy.config.schema import settings
 from mcp_sse_proxy.redaction import MASK, Redactor
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_LOG_ATTRIBUTES = {"log_level": "level", "log_file": "log_file", "debug_enabled": "debug_enabled",
-                   "debug_filename": "debug_filename"}
+_LOG_ATTRIBUTES = {
+    "log_level": "level",
+    "log_file": "log_file",
+    "debug_enabled": "debug_enabled",
+    "debug_filename": "debug_filename",
+}
 
 
 def render_config(config: AppConfig, *, version: str) -> str:
     """The effective configuration of every selected profile and of logging, as commented YAML."""
-    lines = [f"# mcp-sse-proxy {version}: effective configuration; secrets are shown as {MASK}",
-             "profiles:"]
+    lines = [f"# mcp-sse-proxy {version}: effective configuration; secrets are shown as {MASK}", "profiles:"]
     for profile in config.profiles:
         lines.append(f"  {_key(profile.name)}:")
         lines.extend(_profile_lines(profile))

@@ -119,8 +119,12 @@ def _named_profiles(
     others = sorted(set(pairs) - {"profiles"})
     if others:
         key_node = pairs[others[0]][0]
-        raise ConfigError([f"{_where(doc.path, key_node)}: a file with 'profiles:' holds nothing else "
-                           f"(found {', '.join(map(repr, others))})"])
+        raise ConfigError(
+            [
+                f"{_where(doc.path, key_node)}: a file with 'profiles:' holds nothing else "
+                f"(found {', '.join(map(repr, others))})"
+            ]
+        )
     _, body = pairs["profiles"]
     if not isinstance(body, yaml.MappingNode):
         raise ConfigError([f"{_where(doc.path, body)}: 'profiles:' must map profile names to settings"])
@@ -142,8 +146,9 @@ def _profile(loader: Any, doc: Document, name: str, node: Any, *, line: int | No
         source = file_source(doc.path, key_node.start_mark.line + 1)
         if key == "headers" and isinstance(value_node, yaml.MappingNode):
             headers = {
-                header: Sourced(loader.construct_object(v, deep=True),
-                                file_source(doc.path, k.start_mark.line + 1))
+                header: Sourced(
+                    loader.construct_object(v, deep=True), file_source(doc.path, k.start_mark.line + 1)
+                )
                 for header, (k, v) in _mapping_pairs(doc.path, value_node).items()
             }
             values[key] = Sourced(headers, source)
@@ -160,8 +165,9 @@ def _profile(loader: Any, doc: Document, name: str, node: Any, *, line: int | No
 def _extends_names(value: Any, source: str, profile: str) -> tuple[str, ...]:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-        raise ConfigError([f"profile {profile!r}: extends (from {source}): expected a profile name or a list "
-                           "of names"])
+        raise ConfigError(
+            [f"profile {profile!r}: extends (from {source}): expected a profile name or a list of names"]
+        )
     return tuple(names)
 
 
@@ -175,8 +181,12 @@ def _mapping_pairs(path: str, node: Any) -> dict[str, tuple[Any, Any]]:
             raise ConfigError([f"{_where(path, key_node)}: keys must be plain strings"])
         key = key_node.value
         if key in pairs:
-            raise ConfigError([f"{_where(path, key_node)}: {key!r} is set twice in the same mapping "
-                               f"(first at line {pairs[key][0].start_mark.line + 1})"])
+            raise ConfigError(
+                [
+                    f"{_where(path, key_node)}: {key!r} is set twice in the same mapping "
+                    f"(first at line {pairs[key][0].start_mark.line + 1})"
+                ]
+            )
         pairs[key] = (key_node, value_node)
     return pairs
 
@@ -262,7 +272,7 @@ def read_environment(environ: Mapping[str, str]) -> EnvReading:
         setting = index.get(env_name)
         is_header_var = env_name.startswith(HEADER_ENV_PREFIX) and len(env_name) > len(HEADER_ENV_PREFIX)
         if setting is None and is_header_var:
-            header = env_name[len(HEADER_ENV_PREFIX):].replace("_", "-").title()
+            header = env_name[len(HEADER_ENV_PREFIX) :].replace("_", "-").title()
             header_vars[header] = Sourced(raw, env_source(env_name))
             continue
         if setting is None:
@@ -277,8 +287,9 @@ def read_environment(environ: Mapping[str, str]) -> EnvReading:
         elif _is_preferred(env_name, setting.env_names, layer.get(setting.name)):
             if setting.name == "headers":
                 lines = raw.replace("\r\n", "\n").split("\n")
-                layer["headers"] = Sourced(_header_entries(lines, env_source(env_name), problems),
-                                           env_source(env_name))
+                layer["headers"] = Sourced(
+                    _header_entries(lines, env_source(env_name), problems), env_source(env_name)
+                )
             else:
                 layer[setting.name] = Sourced(raw, env_source(env_name))
     if header_vars:
@@ -340,4 +351,3 @@ def read_flags(values: Sequence[FlagValue]) -> tuple[Layer, tuple[str, ...], tup
 def split_list(raw: str) -> tuple[str, ...]:
     """A comma-separated list, items stripped, empty items dropped."""
     return tuple(part.strip() for part in raw.split(",") if part.strip())
-

@@ -26,8 +26,12 @@ def test_schema_is_valid_2020_12_and_strict() -> None:
 
 def test_every_model_field_is_a_setting() -> None:
     profile_fields = {f.name for f in fields(Profile)} - {"name", "sources"}
-    assert {f.name for f in fields(LogSettings)} - {"sources"} == {"level", "log_file", "debug_enabled",
-                                                                   "debug_filename"}
+    assert {f.name for f in fields(LogSettings)} - {"sources"} == {
+        "level",
+        "log_file",
+        "debug_enabled",
+        "debug_filename",
+    }
     assert set(settings()) == profile_fields | LOG_FIELDS | {"extends"}
 
 
@@ -48,7 +52,17 @@ def test_parser_options_are_exactly_the_schema_flags() -> None:
     parser_flags = {s for action in build_parser()._actions for s in action.option_strings}
     schema_flags = {f for s in (*settings().values(), *loader_options().values()) for f in s.flags}
     negations = {f"--no-{s.flags[0][2:]}" for s in settings().values() if s.main_type == "boolean"}
-    actions = {"-h", "--help", "--print-config", "--list-profiles", "--version"}
+    actions = {
+        "-h",
+        "--help",
+        "--print-config",
+        "--list-profiles",
+        "--version",
+        "--check",
+        "--json",
+        "--print-client-config",
+        "--env-only",
+    }
     assert parser_flags == schema_flags | negations | actions
 
 

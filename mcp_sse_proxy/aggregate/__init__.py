@@ -1,0 +1,1 @@
+"""Aggregation: several profiles shown to the client as one MCP server (`Aggregator`)."""
