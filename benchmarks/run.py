@@ -475,8 +475,16 @@ def environment(bench: Bench, elapsed: float) -> str:
             text=True,
             timeout=5,
         ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "mcp_sse_proxy"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        if commit and changed:
+            commit += " with uncommitted changes to mcp_sse_proxy/"
     c = bench.counts
-    commands = "\n".join(f"- `{name}`: `{cmd}`" for name, cmd in bench.proxies.items())
+    commands = "\n".join(f"  - `{name}`: `{cmd}`" for name, cmd in bench.proxies.items())
     return (
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}\n"
         f"- machine: {os.cpu_count()} CPUs ({cpu_model or platform.machine()}), {platform.system()} "
@@ -578,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         asyncio.run(_main(bench))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (which cancels the run)
         sys.stderr.write(f"interrupted; every subprocess was stopped; logs are in {workdir}\n")
         return 130
     except TimeoutError:

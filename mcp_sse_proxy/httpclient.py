@@ -20,7 +20,7 @@ def ssl_context(profile: Profile) -> ssl.SSLContext | bool:
     if profile.ca_file is not None:
         ctx = ssl.create_default_context(cafile=str(profile.ca_file))
     else:
-        ctx = httpx2.create_ssl_context(trust_env=profile.use_env_proxy)
+        ctx = httpx2.create_ssl_context(trust_env=True)
     if profile.client_cert is not None:
         ctx.load_cert_chain(
             str(profile.client_cert), str(profile.client_key) if profile.client_key is not None else None
