@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import ssl
+from collections.abc import Mapping
 
 import httpx2
 
@@ -28,6 +30,41 @@ def ssl_context(profile: Profile) -> ssl.SSLContext | bool:
     return ctx
 
 
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
+
+
+class _TlsOnDemand(httpx2.AsyncBaseTransport):
+    """Builds the TLS transport on the first https:// request.
+
+    Loading a CA bundle costs tens of milliseconds at every start; a proxy talking to an http:// server
+    (the common local set-up) never needs it, and one that is redirected to https still verifies.
+    """
+
+    def __init__(self, profile: Profile, limits: httpx2.Limits) -> None:
+        self._profile = profile
+        self._limits = limits
+        self._plain: httpx2.AsyncHTTPTransport | None = None
+        self._tls: httpx2.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.scheme == "https":
+            if self._tls is None:
+                self._tls = httpx2.AsyncHTTPTransport(verify=ssl_context(self._profile), limits=self._limits)
+            return await self._tls.handle_async_request(request)
+        if self._plain is None:
+            self._plain = httpx2.AsyncHTTPTransport(verify=False, limits=self._limits)
+        return await self._plain.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
+
+
+def _proxy_configured(environ: Mapping[str, str]) -> bool:
+    return any(name.lower() in _PROXY_VARIABLES and value for name, value in environ.items())
+
+
 def build_client(profile: Profile) -> httpx2.AsyncClient:
     from . import __version__
 
@@ -40,11 +77,20 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
         max_connections=profile.max_concurrency + 4,
         max_keepalive_connections=min(profile.max_concurrency + 4, 64),
     )
+    if profile.use_env_proxy and _proxy_configured(os.environ):
+        # httpx2 mounts the environment's proxies only around its own default transports.
+        return httpx2.AsyncClient(
+            headers=headers,
+            timeout=timeout,
+            limits=limits,
+            verify=ssl_context(profile),
+            trust_env=True,
+            follow_redirects=True,
+        )
     return httpx2.AsyncClient(
         headers=headers,
         timeout=timeout,
-        limits=limits,
-        verify=ssl_context(profile),
-        trust_env=profile.use_env_proxy,
+        transport=_TlsOnDemand(profile, limits),
+        trust_env=False,
         follow_redirects=True,
     )

@@ -66,8 +66,16 @@ class _OwnCall:
 class Relay:
     """Relays one client to one upstream profile. `run()` returns when the client's input ends."""
 
-    def __init__(self, profile: Profile, write: Write, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        write: Write,
+        environ: Mapping[str, str],
+        on_state: Callable[[bool, str | None], None] | None = None,
+    ) -> None:
+        """`on_state(ready, reason)` is told each time the upstream becomes ready or stops being so."""
         self.profile = profile
+        self._on_state = on_state
         self._write = write
         self._pending = PendingTable(profile.request_timeout, profile.queue_timeout)
         self._ids = ProxyIds()
@@ -167,8 +175,10 @@ class Relay:
                 )
             )
             return False
-        meta = message.params.get("_meta")
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        token = None
+        if message.mentions(b'"progressToken"'):
+            meta = message.params.get("_meta")
+            token = meta.get("progressToken") if isinstance(meta, dict) else None
         entry = self._pending.add(message.id, message.method or "", anyio.current_time(), token)
         if jsonrpc.modern_version(message) is not None:
             entry.extra["modern"] = True
@@ -331,6 +341,7 @@ class Relay:
             return
         self._ready = False
         self._last_error = reason
+        self._report_state(False, reason)
         log.warning("upstream session lost (%s); reconnecting", reason)
         upstream = self._upstream
         if upstream is not None and upstream.name == "sse":
@@ -343,6 +354,26 @@ class Relay:
                     f"the upstream session was lost before the server answered ({reason})",
                 )
         self._connector_wake.set()
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the upstream session is established and messages go out at once."""
+        return self._ready
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    def reconnect_now(self) -> None:
+        """Skip the current reconnect backoff (someone wants this upstream now)."""
+        self._connector_wake.set()
+
+    def _report_state(self, ready: bool, reason: str | None) -> None:
+        if self._on_state is not None:
+            try:
+                self._on_state(ready, reason)
+            except Exception:  # an observer's bug must not stop the relay
+                log.exception("state observer failed")
 
     def _upstream_lost(self, reason: str) -> None:
         # Transports stop the streams of a replaced session before opening a new one, so a report
@@ -363,7 +394,10 @@ class Relay:
                 await self._connector_wake.wait()
                 self._connector_wake = anyio.Event()
             if failures:
-                await anyio.sleep(self._backoff(failures))
+                # A new message or reconnect_now() cuts the wait short: a caller is waiting.
+                with anyio.move_on_after(self._backoff(failures)):
+                    await self._connector_wake.wait()
+                self._connector_wake = anyio.Event()
             try:
                 if self._upstream is None:
                     if not await self._first_connect():
@@ -374,11 +408,13 @@ class Relay:
                 failures += 1
                 self._last_error = _describe(exc)
                 log.warning("cannot reach the upstream (attempt %d): %s", failures, self._last_error)
+                self._report_state(False, self._last_error)
                 await self._after_failed_attempt(exc, failures)
                 continue
             failures = 0
             self._ever_connected = True
             self._ready = True
+            self._report_state(True, None)
             self._flush()
 
     async def _first_connect(self) -> bool:

@@ -87,6 +87,7 @@ class Member:
         self.attempted = anyio.Event()
         #: Until when a list request waits for this member to join (set when it starts connecting).
         self.join_deadline = math.inf
+        self.stopped_reason: str | None = None
         self.dirty: set[str] = set()
         self.reloading = False
 
@@ -116,10 +117,12 @@ class Member:
         try:
             self._send.send_nowait(message)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            raise MemberError("the proxy is shutting down", unreachable=True) from None
+            raise MemberError(self.stopped_reason or "the proxy is shutting down", unreachable=True) from None
 
-    def close(self) -> None:
+    def close(self, reason: str | None = None) -> None:
         """End the relay's input: it answers what is pending and stops."""
+        if reason is not None:
+            self.stopped_reason = reason
         self._send.close()
 
     # ---- the aggregator's own requests -------------------------------------------------------------------

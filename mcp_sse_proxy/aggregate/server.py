@@ -28,12 +28,14 @@ from .catalog import (
     KINDS,
     KINDS_OF_NOTIFICATION,
     LIST_METHODS,
+    PROMPTS,
+    TOOLS,
     Catalog,
     Source,
 )
 from .cursors import CursorError, Pager, list_version
 from .member import Member, MemberError, State, relay_error_reason
-from .names import check_aliases
+from .names import SEPARATOR, check_aliases
 from .router import Router
 
 log = logging.getLogger("mcp_sse_proxy.aggregate")
@@ -145,14 +147,17 @@ class Aggregator:
                 watch.cancel()
                 for member in self.members:
                     member.close()
+                    # Release requests waiting for profiles to join: nobody joins any more.
+                    member.initialize_done.set()
+                    member.attempted.set()
 
     async def _run_relay(self, member: Member) -> None:
         try:
             await member.run_relay()
         except Exception:
             log.exception("the relay of profile %s failed; its traffic is answered with errors", member.alias)
-            member.close()
-            self._set_down(member, "internal error in the proxy's relay for this profile")
+            member.close("internal error in the proxy's relay for this profile")
+            self._set_down(member, member.stopped_reason or "")
             for out in self._router.pending_for(member.alias):
                 self._router.abandon(out)
                 if out.client_id is not None:
@@ -612,6 +617,27 @@ class Aggregator:
                 log.warning("profile %s: %s; showing none", member.alias, exc.reason)
                 items = []
             self.catalog.set_list(member.alias, kind, items)
+            if kind in (TOOLS, PROMPTS):
+                self._log_names(member, kind)
+
+    def _log_names(self, member: Member, kind: str) -> None:
+        """The name mapping at info level: how many names, and each one that is not plain `alias__name`."""
+        table = self.catalog.tools if kind == TOOLS else self.catalog.prompts
+        mapping = table.mapping(member.alias)
+        renamed = [
+            f"{original!r} as {exposed}"
+            for original, exposed in mapping.items()
+            if exposed != f"{member.alias}{SEPARATOR}{original}"
+        ]
+        log.info(
+            "profile %s: %d %s exposed as %s%s<name>%s",
+            member.alias,
+            len(mapping),
+            kind,
+            member.alias,
+            SEPARATOR,
+            ("; renamed: " + ", ".join(renamed)) if renamed else "",
+        )
 
     async def _read_all(self, member: Member, kind: str) -> list[Any]:
         items: list[Any] = []

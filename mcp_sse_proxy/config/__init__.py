@@ -7,6 +7,7 @@ Nothing here runs at import time, and YAML and jsonschema are imported only when
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,8 @@ def load_config(
         profiles.append(_profile(name, values, sources))
         if logging_values is None:
             logging_values = (values, sources)
+    if len(profiles) > 1:
+        problems.extend(_alias_problems(profiles))
     if problems:
         raise ConfigError(problems)
     assert logging_values is not None
@@ -134,6 +137,32 @@ def load_config(
         logging=_log_settings(*logging_values),
         secrets=_secrets(profiles, environ),
     )
+
+
+#: Aliases name the profiles of an aggregate in `alias__tool`; they must suit every client's tool names.
+ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,15}$")
+
+
+def _alias_problems(profiles: Sequence[Profile]) -> list[str]:
+    """Aggregation needs each profile's alias (`prefix`, else its name) valid and unique ignoring case."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for profile in profiles:
+        alias = profile.alias
+        where = profile.sources.get("prefix", "the profile name") if profile.prefix else "the profile name"
+        if not ALIAS_PATTERN.match(alias):
+            problems.append(
+                f"profile {profile.name!r}: prefix: alias {alias!r} (from {where}) cannot name an aggregated "
+                "profile: expected a letter followed by at most 15 letters, digits or '-' (set `prefix`)"
+            )
+        folded = alias.casefold()
+        if folded in seen:
+            problems.append(
+                f"profile {profile.name!r}: prefix: alias {alias!r} is the same as profile {seen[folded]!r}'s "
+                "ignoring case; give one of them another `prefix`"
+            )
+        seen.setdefault(folded, profile.name)
+    return problems
 
 
 def _selection(names: Sequence[str]) -> tuple[str, ...]:

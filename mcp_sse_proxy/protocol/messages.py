@@ -7,7 +7,7 @@ keeps the original compact line (`raw`) and parses the body only when someone as
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
 from enum import Enum
 from typing import Any
 
@@ -37,15 +37,48 @@ class InvalidMessage(ValueError):
         self.id = msg_id
 
 
-@dataclass(slots=True)
-class Message:
-    """One JSON-RPC message (or batch) as a single line of UTF-8 JSON without the newline."""
+_UNPARSED: Any = object()
 
-    raw: bytes
-    kind: Kind
-    id: JsonId | None
-    method: str | None
-    body: Any = field(repr=False)
+
+class Message:
+    """One JSON-RPC message (or batch) as a single line of UTF-8 JSON without the newline.
+
+    `raw` is what goes on the wire. `body` (the decoded JSON) is parsed on first use: a large message the
+    relay only routes is never decoded.
+    """
+
+    __slots__ = ("raw", "kind", "id", "method", "_body", "_is_error")
+
+    def __init__(
+        self,
+        raw: bytes,
+        kind: Kind,
+        id: JsonId | None,
+        method: str | None,
+        body: Any = _UNPARSED,
+        is_error: bool | None = None,
+    ) -> None:
+        self.raw = raw
+        self.kind = kind
+        self.id = id
+        self.method = method
+        self._body = body
+        self._is_error = is_error
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(kind={self.kind.value}, id={self.id!r}, method={self.method!r}, {len(self.raw)} bytes)"
+        )
+
+    @property
+    def body(self) -> Any:
+        if self._body is _UNPARSED:
+            self._body = json.loads(self.raw)
+        return self._body
+
+    @property
+    def is_parsed(self) -> bool:
+        return self._body is not _UNPARSED
 
     @property
     def is_request(self) -> bool:
@@ -54,6 +87,17 @@ class Message:
     @property
     def is_response(self) -> bool:
         return self.kind is Kind.RESPONSE
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this is an error response (known without decoding a large message)."""
+        if self._is_error is None:
+            self._is_error = self.kind is Kind.RESPONSE and isinstance(self.body.get("error"), dict)
+        return self._is_error
+
+    def mentions(self, text: bytes) -> bool:
+        """Whether `text` occurs in the raw line: a cheap guard before decoding a large message."""
+        return self.is_parsed or len(self.raw) < LAZY_THRESHOLD or text in self.raw
 
     @property
     def params(self) -> dict[str, Any]:
@@ -68,6 +112,113 @@ class Message:
 
     def with_body(self, body: dict[str, Any]) -> Message:
         return from_obj(body)
+
+
+#: Messages at least this large are routed from their first (or last) bytes, without decoding.
+LAZY_THRESHOLD = 256 * 1024
+_ID = rb'(-?\d+|"(?:[^"\\\x00-\x1f]|\\.)*")'
+_WS = rb"[ \t\r\n]*"
+_HEAD_RESPONSE = re.compile(
+    rb"\A"
+    + _WS
+    + rb"\{"
+    + _WS
+    + rb'"jsonrpc"'
+    + _WS
+    + rb":"
+    + _WS
+    + rb'"2\.0"'
+    + _WS
+    + rb","
+    + _WS
+    + rb'"id"'
+    + _WS
+    + rb":"
+    + _WS
+    + _ID
+    + _WS
+    + rb","
+    + _WS
+    + rb'"(result|error)"'
+    + _WS
+    + rb":"
+)
+_HEAD_REQUEST = re.compile(
+    rb"\A"
+    + _WS
+    + rb"\{"
+    + _WS
+    + rb'"jsonrpc"'
+    + _WS
+    + rb":"
+    + _WS
+    + rb'"2\.0"'
+    + _WS
+    + rb","
+    + _WS
+    + rb'"id"'
+    + _WS
+    + rb":"
+    + _WS
+    + _ID
+    + _WS
+    + rb","
+    + _WS
+    + rb'"method"'
+    + _WS
+    + rb":"
+    + _WS
+    + rb'"([A-Za-z0-9_/.:$-]+)"'
+    + _WS
+    + rb","
+)
+_HEAD_RESULT_FIRST = re.compile(rb"\A" + _WS + rb"\{" + _WS + rb'"(result|error)"' + _WS + rb":")
+_TAIL_ID = re.compile(
+    rb'"jsonrpc"'
+    + _WS
+    + rb":"
+    + _WS
+    + rb'"2\.0"'
+    + _WS
+    + rb","
+    + _WS
+    + rb'"id"'
+    + _WS
+    + rb":"
+    + _WS
+    + _ID
+    + _WS
+    + rb"\}"
+    + _WS
+    + rb"\Z"
+)
+_PEEK = 512
+
+
+def _peek(raw: bytes) -> Message | None:
+    """Kind, id and method of a large message from its first or last bytes, or None to decode it fully.
+
+    Recognises the layouts SDKs write (`{"jsonrpc":"2.0","id":…,"result":…}`, requests with `method`
+    before `params`, and results first with the id at the end). Anything else is decoded as usual.
+    """
+    if not raw.rstrip().endswith(b"}"):
+        return None
+    head = raw[:_PEEK]
+    match = _HEAD_RESPONSE.match(head)
+    if match is not None:
+        return Message(
+            raw, Kind.RESPONSE, json.loads(match.group(1)), None, is_error=match.group(2) == b"error"
+        )
+    match = _HEAD_REQUEST.match(head)
+    if match is not None:
+        return Message(raw, Kind.REQUEST, json.loads(match.group(1)), match.group(2).decode("ascii"))
+    match = _HEAD_RESULT_FIRST.match(head)
+    tail = _TAIL_ID.search(raw[-_PEEK:]) if match is not None else None
+    if match is not None and tail is not None:
+        return Message(
+            raw, Kind.RESPONSE, json.loads(tail.group(1)), None, is_error=match.group(1) == b"error"
+        )
+    return None
 
 
 def encode(obj: Any) -> bytes:
@@ -120,7 +271,16 @@ def classify(obj: Any) -> tuple[Kind, JsonId | None, str | None]:
 
 
 def parse(line: bytes | str) -> Message:
-    """Parse one line into a `Message`, raising `InvalidMessage` with the JSON-RPC code to answer."""
+    """Parse one line into a `Message`, raising `InvalidMessage` with the JSON-RPC code to answer.
+
+    A line of `LAZY_THRESHOLD` bytes or more in a layout `_peek` recognises is routed without decoding.
+    """
+    if len(line) >= LAZY_THRESHOLD:
+        raw = line.encode("utf-8") if isinstance(line, str) else line
+        if b"\n" not in raw and b"\r" not in raw:
+            peeked = _peek(raw)
+            if peeked is not None:
+                return peeked
     try:
         obj = json.loads(line, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -167,7 +327,7 @@ PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 
 def modern_version(message: Message) -> str | None:
     """The protocol version a 2026-07-28-era request carries in `params._meta`, or None (handshake era)."""
-    if message.kind is not Kind.REQUEST:
+    if message.kind is not Kind.REQUEST or not message.mentions(PROTOCOL_VERSION_META.encode()):
         return None
     meta = message.params.get("_meta")
     version = meta.get(PROTOCOL_VERSION_META) if isinstance(meta, dict) else None

@@ -272,29 +272,28 @@ class StreamableUpstream:
         await exchange.deliver(reply)
 
     def _inspect_response(self, reply: Message, exchange: _Exchange) -> Message:
-        """Learn from the response to what we sent: negotiated version, tool schemas, header mismatches."""
+        """Learn from the response to what we sent: negotiated version, tool schemas, header mismatches.
+
+        Only small responses are decoded here; a large tool result passes through untouched.
+        """
         sent = exchange.sent
-        body = reply.body
         if sent.method == "initialize":
-            result = body.get("result")
+            result = reply.body.get("result")
             if isinstance(result, dict) and isinstance(result.get("protocolVersion"), str):
                 self.protocol_version = result["protocolVersion"]
         elif exchange.modern_version is not None:
-            error = body.get("error")
-            if sent.method == "tools/list" and isinstance(body.get("result"), dict):
+            if sent.method == "tools/list" and not reply.is_error:
+                body = reply.body
                 page, dropped = self.tool_headers.filter_tools_page(
-                    body["result"], first_page="cursor" not in sent.params
+                    body.get("result"), first_page="cursor" not in sent.params
                 )
                 for reason in dropped:
                     log.warning("%s", reason)
-                if page is not body["result"]:
+                if page is not body.get("result"):
                     return reply.with_body({**body, "result": page})
-            elif (
-                isinstance(error, dict)
-                and error.get("code") == HEADER_MISMATCH
-                and sent.method == "tools/call"
-            ):
-                exchange.mismatch = reply
+            elif sent.method == "tools/call" and reply.is_error:
+                if reply.body["error"].get("code") == HEADER_MISMATCH:
+                    exchange.mismatch = reply
         return reply
 
     async def _consume(self, resp: httpx2.Response, exchange: _Exchange) -> str | None:

@@ -1,0 +1,1 @@
+"""Tests of the aggregation layer (several profiles behind one stdio server)."""

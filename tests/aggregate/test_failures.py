@@ -1,0 +1,182 @@
+"""Profiles that are down at start, die mid-session, come back, hang or connect lazily."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import anyio
+import pytest
+
+from mcp_sse_proxy.protocol.messages import Message
+from mcp_sse_proxy.relay import Relay
+from tests.aggregate.harness import FAST, Client, Peer, aggregate, profile
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers (a hung server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield int(sock.getsockname()[1])
+
+
+def tool_list_changes(client: Client) -> int:
+    return len(client.notifications("notifications/tools/list_changed"))
+
+
+async def wait_tools(
+    client: Client, predicate: Callable[[list[str]], bool], timeout: float = 20.0
+) -> list[str]:
+    """Wait for a `tools/list_changed` after which the tools satisfy `predicate`."""
+    with anyio.fail_after(timeout):
+        while True:
+            seen = tool_list_changes(client)
+            names = await client.tool_names()
+            if predicate(names):
+                return names
+            await client.wait_for(lambda m, seen=seen: tool_list_changes(client) > seen)
+
+
+async def test_a_profile_down_at_start_joins_when_it_comes_up(start_peer: Callable[..., Peer]) -> None:
+    a = start_peer("alpha", "streamable")
+    port = free_port()
+    b = Peer("tests.aggregate.peer", ("--name", "beta"), "sse", port=port)
+    started = anyio.current_time()
+    try:
+        async with aggregate([profile("a", a.url), profile("b", b.url)]) as client:
+            assert anyio.current_time() - started < 5
+            assert client.received[0]["result"]["instructions"] == "[a]\npeer alpha instructions"
+            names = await client.tool_names()
+            assert names and all(name.startswith("a__") for name in names)
+            assert await client.text("a__echo", {"text": "x"}) == "alpha:x"
+
+            b.start()
+            names = await wait_tools(client, lambda names: "b__echo" in names)
+            assert "a__echo" in names
+            assert await client.text("b__echo", {"text": "y"}) == "beta:y"
+            prompts = [p["name"] for p in (await client.result("prompts/list"))["prompts"]]
+            assert prompts == ["a__greet", "b__greet"]
+    finally:
+        b.stop()
+
+
+@pytest.mark.parametrize("transport", ["sse", "streamable"])
+async def test_a_profile_killed_and_restarted(start_peer: Callable[..., Peer], transport: str) -> None:
+    a = start_peer("alpha", "sse" if transport == "streamable" else "streamable")
+    b = start_peer("beta", transport)
+    failures: list[object] = []
+    calls = 0
+    async with aggregate([profile("a", a.url), profile("b", b.url)]) as client:
+        assert "b__echo" in await client.tool_names()
+
+        async def keep_calling_a() -> None:
+            nonlocal calls
+            while True:
+                result = await client.call("a__echo", {"text": str(calls)})
+                if result.get("isError") or result["content"][0]["text"] != f"alpha:{calls}":
+                    failures.append(result)
+                calls += 1
+                await anyio.sleep(0.05)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(keep_calling_a)
+
+            b.stop()
+            names = await wait_tools(client, lambda names: "b__echo" not in names)
+            assert "a__echo" in names
+            down = await client.call("b__echo", {"text": "z"})
+            assert down["isError"] is True
+            assert "profile b" in down["content"][0]["text"]
+            assert "a__greet" in [p["name"] for p in (await client.result("prompts/list"))["prompts"]]
+
+            b.start()  # the same port
+            await wait_tools(client, lambda names: "b__echo" in names)
+            assert await client.text("b__echo", {"text": "back"}) == "beta:back"
+            tg.cancel_scope.cancel()
+        assert failures == []
+        assert calls > 10
+
+
+async def test_a_hung_profile_does_not_delay_the_others(start_peer: Callable[..., Peer]) -> None:
+    a = start_peer("alpha", "streamable")
+    with silent_listener() as port:
+        hung = profile("b", f"http://127.0.0.1:{port}/mcp", connect_timeout=30.0, read_timeout=30.0)
+        started = anyio.current_time()
+        async with aggregate([profile("a", a.url), hung]) as client:
+            assert anyio.current_time() - started < 4  # the 2 s grace, not the slowest server
+            names = await client.tool_names()
+            assert names and all(name.startswith("a__") for name in names)
+            assert await client.text("a__echo", {"text": "x"}) == "alpha:x"
+            assert anyio.current_time() - started < 8
+
+
+async def test_a_lazy_profile_connects_on_first_use(start_peer: Callable[..., Peer]) -> None:
+    a = start_peer("alpha", "streamable")
+    b = start_peer("beta", "sse")
+    async with aggregate([profile("a", a.url), profile("b", b.url, lazy=True)]) as client:
+        assert client.received[0]["result"]["instructions"] == "[a]\npeer alpha instructions"
+        names = await client.tool_names()
+        assert "a__echo" in names and "b__echo" in names
+        assert await client.text("b__echo", {"text": "lazy"}) == "beta:lazy"
+
+
+async def test_a_call_to_a_server_that_just_died_is_a_tool_error(start_peer: Callable[..., Peer]) -> None:
+    a = start_peer("alpha", "sse")
+    b = start_peer("beta", "streamable")
+    slow_watch = replace(FAST, health_interval=60.0)  # only the failed call reveals the death
+    async with aggregate([profile("a", a.url), profile("b", b.url)], slow_watch) as client:
+        assert "b__echo" in await client.tool_names()
+        b.stop()
+        result = await client.call("b__echo", {"text": "x"})
+        assert result["isError"] is True and "profile b" in result["content"][0]["text"]
+        names = await wait_tools(client, lambda names: "b__echo" not in names)
+        assert "a__echo" in names
+        assert await client.text("a__echo", {"text": "x"}) == "alpha:x"
+
+
+async def test_a_crashing_relay_costs_only_its_own_profile(
+    start_peer: Callable[..., Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Relay.run
+
+    async def run(self: Relay, inbound: AsyncIterable[Message]) -> None:
+        if self.profile.name == "b":
+            async for _ in inbound:
+                raise RuntimeError("boom")
+        await original(self, inbound)
+
+    monkeypatch.setattr(Relay, "run", run)
+    a = start_peer("alpha", "streamable")
+    b = start_peer("beta", "sse")
+    async with aggregate([profile("a", a.url), profile("b", b.url)]) as client:
+        names = await client.tool_names()
+        assert names and all(name.startswith("a__") for name in names)
+        assert await client.text("a__echo", {"text": "x"}) == "alpha:x"
+
+
+async def test_stdin_closing_answers_calls_in_flight(start_peer: Callable[..., Peer]) -> None:
+    a = start_peer("alpha", "streamable")
+    b = start_peer("beta", "sse")
+    async with aggregate([profile("a", a.url), profile("b", b.url)]) as client:
+        await client.tool_names()
+        for alias in ("a", "b"):
+            call = {"name": f"{alias}__slow", "arguments": {"seconds": 1, "steps": 2}}
+            await client.send({"id": f"last-{alias}", "method": "tools/call", "params": call})
+        await client.send_stream.aclose()
+        for alias in ("a", "b"):
+            answer = await client.wait_for(lambda m, alias=alias: m.get("id") == f"last-{alias}", timeout=15)
+            assert "result" in answer or "error" in answer
+        await anyio.sleep(0.5)
+        assert len([m for m in client.received if str(m.get("id", "")).startswith("last-")]) == 2
