@@ -116,7 +116,9 @@ def running_server(
     module: str, path: str, *args: str, timeout: float = SERVER_START_TIMEOUT
 ) -> Iterator[RunningServer]:
     """Start `python -m <module> --port 0 <args>` from the repo root and wait for its `READY <port>`."""
-    with tempfile.NamedTemporaryFile(prefix=f"{module.rsplit('.', 1)[-1]}-", suffix=".stderr", delete=False) as err:
+    with tempfile.NamedTemporaryFile(
+        prefix=f"{module.rsplit('.', 1)[-1]}-", suffix=".stderr", delete=False
+    ) as err:
         stderr_path = Path(err.name)
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
@@ -130,7 +132,9 @@ def running_server(
         try:
             line = _read_ready_line(process, timeout)
         except (TimeoutError, RuntimeError) as exc:
-            raise RuntimeError(f"{module} {' '.join(args)} did not start: {exc}\n{stderr_path.read_text()}") from exc
+            raise RuntimeError(
+                f"{module} {' '.join(args)} did not start: {exc}\n{stderr_path.read_text()}"
+            ) from exc
         word, _, port = line.partition(" ")
         if word != "READY" or not port.isdigit():
             raise RuntimeError(f"{module} printed {line!r} instead of 'READY <port>'")
@@ -169,7 +173,9 @@ def start_sdk_server() -> Iterator[Callable[..., RunningServer]]:
 
 
 def _module_sdk_server(transport: str) -> Iterator[RunningServer]:
-    with running_server("tests.servers.sdk_server", sdk_endpoint_path(transport), "--transport", transport) as server:
+    with running_server(
+        "tests.servers.sdk_server", sdk_endpoint_path(transport), "--transport", transport
+    ) as server:
         yield server
 
 
@@ -281,6 +287,15 @@ class FaultControl:
                 # The log lives in another process: there is nothing to wait on but time.
                 await anyio.sleep(0.05)
 
+    async def wait_for_state(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """The server state (see `state`) once `predicate` holds, waiting up to `timeout` s."""
+        with anyio.fail_after(timeout):
+            while not predicate(state := await self.state()):
+                await anyio.sleep(0.05)
+            return state
+
     async def _post(self, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         response = await self.client.post(path, json=dict(payload))
         if response.status_code != 200:
@@ -291,13 +306,24 @@ class FaultControl:
         await self.client.aclose()
 
 
-@pytest.fixture
-async def fault_server() -> AsyncIterator[FaultControl]:
-    """A fresh fault server subprocess for one test (requires `@pytest.mark.anyio`)."""
+@pytest.fixture(scope="module")
+def fault_server_process() -> Iterator[RunningServer]:
+    """The fault server subprocess, shared by a test module (tests get it reset through `fault_server`)."""
     with running_server("tests.servers.fault_server", "") as server:
-        control = FaultControl(server)
+        yield server
+
+
+@pytest.fixture
+async def fault_server(fault_server_process: RunningServer) -> AsyncIterator[FaultControl]:
+    """The fault server with default faults, an empty request log and no sessions (needs `@pytest.mark.anyio`)."""
+    control = FaultControl(fault_server_process)
+    try:
+        await control.reset()
+        yield control
+    finally:
         try:
-            yield control
+            with anyio.fail_after(5):
+                await control.reset()  # also ends streams a failed test left open
         finally:
             await control.aclose()
 
@@ -437,7 +463,9 @@ class RawProxy:
         """The next stdout line parsed as JSON."""
         return json.loads(await self.readline(timeout))
 
-    async def read_until(self, predicate: Callable[[Any], bool], timeout: float = 10.0) -> tuple[Any, list[Any]]:
+    async def read_until(
+        self, predicate: Callable[[Any], bool], timeout: float = 10.0
+    ) -> tuple[Any, list[Any]]:
         """Read messages until one matches; returns it and the ones skipped before it."""
         skipped: list[Any] = []
         with anyio.fail_after(timeout):
@@ -459,7 +487,9 @@ class RawProxy:
 
 
 @asynccontextmanager
-async def open_raw_proxy(url: str, *extra_args: str, env: Mapping[str, str] | None = None) -> AsyncIterator[RawProxy]:
+async def open_raw_proxy(
+    url: str, *extra_args: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[RawProxy]:
     """Spawn the proxy against `url` with piped stdin/stdout; killed and reaped on exit."""
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
         process = await anyio.open_process(

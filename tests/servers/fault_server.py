@@ -71,7 +71,11 @@ TOOLS = [
     {
         "name": "sample",
         "description": "Ask the client for sampling/createMessage and return the reply text.",
-        "inputSchema": {"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]},
+        "inputSchema": {
+            "type": "object",
+            "properties": {"prompt": {"type": "string"}},
+            "required": ["prompt"],
+        },
     },
 ]
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
@@ -102,6 +106,7 @@ class Faults:
     - `sse_multiline_data`: pretty-print the JSON, one `data:` line per JSON line.
     - `sse_comments`: add `: comment` lines around the fields of every event.
     - `sse_retry_ms`: add a `retry:` field to every event.
+    - `sse_keepalive_ms`: write a `: keepalive` comment line whenever a stream has been idle this long.
     Legacy HTTP+SSE:
     - `endpoint`: how the `endpoint` event names the POST URL: "path" (`/messages/?sessionId=…`), "relative"
       (`messages/?sessionId=…`, no leading slash), "path_query" (leading slash, extra query parameters),
@@ -137,6 +142,7 @@ class Faults:
     sse_multiline_data: bool = False
     sse_comments: bool = False
     sse_retry_ms: int | None = None
+    sse_keepalive_ms: int | None = None
     endpoint: str = "path"
     json_response: bool = False
     json_pretty: bool = False
@@ -174,7 +180,11 @@ class Faults:
             return None
         if fault.get("rpc_method") is not None and fault["rpc_method"] != rpc_method:
             return None
-        if fault.get("http_method") is not None and http_method is not None and fault["http_method"] != http_method:
+        if (
+            fault.get("http_method") is not None
+            and http_method is not None
+            and fault["http_method"] != http_method
+        ):
             return None
         count = fault.get("count", 1)
         if count != -1:
@@ -320,15 +330,21 @@ class _HttpExchange:
     async def chunk(self, data: bytes, more: bool = True) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
 
-    async def respond(self, status: int, body: bytes | str = b"", headers: dict[str, str] | None = None) -> None:
+    async def respond(
+        self, status: int, body: bytes | str = b"", headers: dict[str, str] | None = None
+    ) -> None:
         payload = body.encode() if isinstance(body, str) else body
         all_headers = {"content-length": str(len(payload))}
         all_headers.update(headers or {})
         await self.start(status, all_headers)
         await self.chunk(payload, more=False)
 
-    async def respond_json(self, status: int, body: Any, headers: dict[str, str] | None = None, pretty: bool = False):
-        await self.respond(status, dump_json(body, pretty), {"content-type": "application/json", **(headers or {})})
+    async def respond_json(
+        self, status: int, body: Any, headers: dict[str, str] | None = None, pretty: bool = False
+    ):
+        await self.respond(
+            status, dump_json(body, pretty), {"content-type": "application/json", **(headers or {})}
+        )
 
     async def wait_disconnect(self) -> None:
         while True:
@@ -472,7 +488,9 @@ class FaultServer:
 
     def _spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
         if self._task_group is None:
-            raise RuntimeError("the fault server needs ASGI lifespan support (uvicorn lifespan='on' or 'auto')")
+            raise RuntimeError(
+                "the fault server needs ASGI lifespan support (uvicorn lifespan='on' or 'auto')"
+            )
         self._task_group.start_soon(func, *args)
 
     async def _route(self, http: _HttpExchange, entry: dict[str, Any]) -> None:
@@ -509,7 +527,9 @@ class FaultServer:
         if status == 429:
             headers.setdefault("retry-after", str(fault.get("retry_after", "1")))
         if status == 401:
-            headers.setdefault("www-authenticate", fault.get("www_authenticate", 'Bearer realm="fault-server"'))
+            headers.setdefault(
+                "www-authenticate", fault.get("www_authenticate", 'Bearer realm="fault-server"')
+            )
         payload = fault.get("body", f"injected {status}")
         if isinstance(payload, str):
             await http.respond(status, payload, {"content-type": "text/plain", **headers})
@@ -541,7 +561,9 @@ class FaultServer:
         await self._write(http, encoded)
         return True
 
-    async def _follow(self, http: _HttpExchange, log: StreamLog, start: int, stop_after: int | None = None) -> str:
+    async def _follow(
+        self, http: _HttpExchange, log: StreamLog, start: int, stop_after: int | None = None
+    ) -> str:
         """Write `log` from `start` as it grows. Returns "finished", "aborted", "dropped" or "cut"."""
         index = start
         written = 0
@@ -549,9 +571,9 @@ class FaultServer:
             while index < len(log.events):
                 if log.aborted:
                     return "aborted"
-                if stop_after is not None and written >= stop_after:
-                    return "dropped"
                 event = log.events[index]
+                if event.data and stop_after is not None and written >= stop_after:
+                    return "dropped"  # priming events (no data) still go out before the drop
                 index += 1
                 if not await self._write_event(http, event):
                     return "cut"
@@ -562,11 +584,26 @@ class FaultServer:
             if log.finished:
                 return "finished"
             if stop_after is not None and written >= stop_after:
-                return "dropped"
+                return "dropped"  # everything so far is out: close now rather than wait for more
+            await self._wait_or_keepalive(http, log)
+
+    async def _wait_or_keepalive(self, http: _HttpExchange, log: StreamLog) -> None:
+        keepalive_ms = self.faults.sse_keepalive_ms
+        if not keepalive_ms:
             await log.wait_changed()
+            return
+        with anyio.move_on_after(keepalive_ms / 1000) as idle:
+            await log.wait_changed()
+        if idle.cancelled_caught:
+            await self._write(http, (": keepalive" + LINE_ENDINGS[self.faults.sse_line_ending]).encode())
 
     async def _stream(
-        self, http: _HttpExchange, log: StreamLog, start: int, headers: dict[str, str], stop_after: int | None = None
+        self,
+        http: _HttpExchange,
+        log: StreamLog,
+        start: int,
+        headers: dict[str, str],
+        stop_after: int | None = None,
     ) -> str:
         """Answer with an SSE stream that follows `log`, ending early if the client goes away."""
         await http.start(200, {"content-type": "text/event-stream", "cache-control": "no-cache", **headers})
@@ -659,7 +696,9 @@ class FaultServer:
     async def _streamable_post(self, http: _HttpExchange, body: Any) -> None:
         pretty = self.faults.json_pretty
         if not isinstance(body, dict):
-            code, text = (-32700, "Parse error") if isinstance(body, str) else (-32600, "batches are not supported")
+            code, text = (
+                (-32700, "Parse error") if isinstance(body, str) else (-32600, "batches are not supported")
+            )
             await http.respond_json(400, _rpc_error(None, code, text), pretty=pretty)
             return
         method = body.get("method")
@@ -687,7 +726,9 @@ class FaultServer:
                 session.protocol_version
             ):
                 await http.respond_json(
-                    400, _rpc_error(body.get("id"), -32600, "Bad Request: MCP-Protocol-Version"), pretty=pretty
+                    400,
+                    _rpc_error(body.get("id"), -32600, "Bad Request: MCP-Protocol-Version"),
+                    pretty=pretty,
                 )
                 return
         if "id" not in body or method is None:
@@ -836,7 +877,8 @@ class FaultServer:
             session.initialized = True
             capabilities = {"tools": {}, "logging": {}, "resources": {"subscribe": True}}
             return _rpc_result(
-                request_id, {"protocolVersion": version, "capabilities": capabilities, "serverInfo": SERVER_INFO}
+                request_id,
+                {"protocolVersion": version, "capabilities": capabilities, "serverInfo": SERVER_INFO},
             )
         if method == "ping":
             return _rpc_result(request_id, {})
@@ -904,7 +946,9 @@ class FaultServer:
             session.pending_server_requests.pop(server_id, None)
         answer = answers[0]
         if "error" in answer:
-            return self._text_result(request_id, f"sampling failed: {answer['error'].get('message')}", is_error=True)
+            return self._text_result(
+                request_id, f"sampling failed: {answer['error'].get('message')}", is_error=True
+            )
         content = answer.get("result", {}).get("content", {})
         return self._text_result(request_id, content.get("text", "") if isinstance(content, dict) else "")
 

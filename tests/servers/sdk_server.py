@@ -56,7 +56,9 @@ class InMemoryEventStore(EventStore):
         self._events[event_id] = (stream_id, message)
         return event_id
 
-    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
+    async def replay_events_after(
+        self, last_event_id: EventId, send_callback: EventCallback
+    ) -> StreamId | None:
         if last_event_id not in self._events:
             return None
         stream_id, _ = self._events[last_event_id]
@@ -96,7 +98,9 @@ def _answer(ctx: Context, key: str) -> Any | None:
 def _sampling_request(prompt: str) -> types.CreateMessageRequest:
     return types.CreateMessageRequest(
         params=types.CreateMessageRequestParams(
-            messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
+            messages=[
+                types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))
+            ],
             max_tokens=100,
         )
     )
@@ -136,8 +140,9 @@ def build_server(name: str, tool_prefix: str = "", extra_tools: int = 0) -> MCPS
         return str(int(total)) if total == int(total) else str(total)
 
     @mcp.tool(name=f"{p}slow", structured_output=False)
-    async def slow(ctx: Context, seconds: float = 1.0, steps: int = 4) -> str:
+    async def slow(ctx: Context, seconds: int | float = 1.0, steps: int = 4) -> str:
         """Sleep `seconds` in total, reporting progress after each of `steps` steps."""
+        # `int | float` keeps the number as sent, so the answer reads "slept 75" or "slept 1.0".
         steps = max(1, steps)
         for step in range(1, steps + 1):
             await anyio.sleep(seconds / steps)
@@ -273,7 +278,9 @@ def _register_handshake_handlers(mcp: MCPServer, state: ServerState) -> None:
     """`resources/subscribe`, `resources/unsubscribe` and `logging/setLevel`, which MCPServer leaves out."""
     lowlevel = mcp._lowlevel_server  # the SDK exposes no public hook for these methods
 
-    async def on_subscribe(ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
+    async def on_subscribe(
+        ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
         state.subscribed.add(str(params.uri))
         return types.EmptyResult()
 
@@ -283,7 +290,9 @@ def _register_handshake_handlers(mcp: MCPServer, state: ServerState) -> None:
         state.subscribed.discard(str(params.uri))
         return types.EmptyResult()
 
-    async def on_set_level(ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams) -> types.EmptyResult:
+    async def on_set_level(
+        ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
         state.log_level = params.level
         return types.EmptyResult()
 
@@ -328,8 +337,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--retry-interval", type=int, default=None, metavar="MS", help="SSE retry hint in ms")
     parser.add_argument("--name", default="sdk-test-server", help="serverInfo.name")
     parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES")
-    parser.add_argument("--tool-prefix", default="", help="prefix every tool name (for aggregation collisions)")
-    parser.add_argument("--extra-tools", type=int, default=0, metavar="N", help="add tools extra_0 … extra_{N-1}")
+    parser.add_argument(
+        "--tool-prefix", default="", help="prefix every tool name (for aggregation collisions)"
+    )
+    parser.add_argument(
+        "--extra-tools", type=int, default=0, metavar="N", help="add tools extra_0 … extra_{N-1}"
+    )
     return parser.parse_args(argv)
 
 
