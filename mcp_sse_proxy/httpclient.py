@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 
 import httpx2
 
@@ -31,6 +32,22 @@ def ssl_context(profile: Profile) -> ssl.SSLContext | bool:
 
 
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
+
+#: Set by the relay around one upstream send: called once that send's first request body is on the wire,
+#: so the next message may start (client→server order survives concurrent POSTs on pooled connections).
+REQUEST_WRITTEN: ContextVar[Callable[[], None] | None] = ContextVar("request_written", default=None)
+
+
+async def _trace_writes(request: httpx2.Request) -> None:
+    written = REQUEST_WRITTEN.get()
+    if written is None:
+        return
+
+    async def trace(name: str, info: object) -> None:
+        if name.endswith("send_request_body.complete"):
+            written()
+
+    request.extensions["trace"] = trace
 
 
 class _TlsOnDemand(httpx2.AsyncBaseTransport):
@@ -86,6 +103,7 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
             verify=ssl_context(profile),
             trust_env=True,
             follow_redirects=True,
+            event_hooks={"request": [_trace_writes]},
         )
     return httpx2.AsyncClient(
         headers=headers,
@@ -93,4 +111,5 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
         transport=_TlsOnDemand(profile, limits),
         trust_env=False,
         follow_redirects=True,
+        event_hooks={"request": [_trace_writes]},
     )

@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup
 
 from .config.model import Profile
 from .errors import SessionExpired, StreamLost, UpstreamError, UpstreamHTTPError
-from .httpclient import build_client
+from .httpclient import REQUEST_WRITTEN, build_client
 from .protocol import messages as jsonrpc
 from .protocol.envforward import inject_env, select_env
 from .protocol.ids import ProxyIds
@@ -53,6 +53,8 @@ IDEMPOTENT = frozenset(
 )
 MAX_RETRY_AFTER = 30.0
 SHUTDOWN_GRACE = 2.0
+#: How long the next message waits for the previous one's request to be written (a slow connect).
+ORDER_WAIT = 2.0
 
 
 class _OwnCall:
@@ -93,6 +95,9 @@ class Relay:
         self._gave_up: str | None = None
         self._last_error: str | None = None
         self._connector_wake = anyio.Event()
+        self._outbox_send, self._outbox_receive = anyio.create_memory_object_stream[
+            tuple[Message, int, Pending | None]
+        ](math.inf)
         self._reaper_wake = anyio.Event()
         self._reaper_at = math.inf
         self._idle = anyio.Event()
@@ -112,6 +117,7 @@ class Relay:
             self._client = client
             self._tg = tg
             tg.start_soon(self._connector)
+            tg.start_soon(self._dispatcher)
             tg.start_soon(self._reaper)
             if self.profile.ping_interval > 0:
                 tg.start_soon(self._keepalive)
@@ -126,6 +132,7 @@ class Relay:
     async def _shutdown(self) -> None:
         with anyio.move_on_after(SHUTDOWN_GRACE):
             await self._wait_sent_requests()
+        self._outbox_send.close()
         for entry in list(self._pending):
             await self._answer_error(entry, "the proxy is shutting down before the server answered")
         if self._upstream is not None:
@@ -133,7 +140,7 @@ class Relay:
                 await self._upstream.close()
 
     async def _wait_sent_requests(self) -> None:
-        while any(entry.sent for entry in self._pending):
+        while len(self._pending):
             self._idle = anyio.Event()
             await self._idle.wait()
 
@@ -211,25 +218,60 @@ class Relay:
             entry.sent = True
             entry.generation = self._generation
         assert self._tg is not None
-        self._tg.start_soon(self._send, message, self._generation, entry)
+        if message.kind is Kind.RESPONSE or message.method == "notifications/cancelled":
+            # Nothing before them can depend on these; they must not wait behind a full limiter either
+            # (a server waiting for a sampling answer holds the slots the answer would wait for).
+            self._tg.start_soon(self._send, message, self._generation, entry)
+        else:
+            self._outbox_send.send_nowait((message, self._generation, entry))
 
-    async def _send(self, message: Message, generation: int, entry: Pending | None, attempt: int = 0) -> None:
+    async def _dispatcher(self) -> None:
+        """Starts sends in client order: each begins once the previous one's request is on the wire."""
+        assert self._tg is not None
+        async with self._outbox_receive:
+            async for message, generation, entry in self._outbox_receive:
+                if entry is not None and self._pending.get(entry.id) is not entry:
+                    continue  # cancelled or timed out while waiting here
+                borrower: object | None = None
+                if entry is not None or message.kind is Kind.BATCH:
+                    borrower = object()
+                    await self._limiter.acquire_on_behalf_of(borrower)
+                written = anyio.Event()
+                self._tg.start_soon(self._send, message, generation, entry, 0, written, borrower)
+                with anyio.move_on_after(ORDER_WAIT):
+                    await written.wait()
+
+    async def _send(
+        self,
+        message: Message,
+        generation: int,
+        entry: Pending | None,
+        attempt: int = 0,
+        written: anyio.Event | None = None,
+        borrower: object | None = None,
+    ) -> None:
         upstream = self._upstream
         assert upstream is not None
+        token = REQUEST_WRITTEN.set(written.set if written is not None else None)
         try:
             if entry is not None:
                 with anyio.CancelScope() as scope:
                     entry.extra["scope"] = scope
-                    async with self._limiter:
-                        await upstream.send(message)
+                    await upstream.send(message)
             else:
                 await upstream.send(message)
             self._last_activity = anyio.current_time()
         except SessionExpired as exc:
-            if entry is not None and self._pending.get(entry.id) is entry and attempt == 0:
-                # The server never processed it: send it again on the new session.
-                entry.sent = False
-                self._queue.appendleft(message)
+            if entry is not None and self._pending.get(entry.id) is entry:
+                resent = int(entry.extra.get("resent", 0))
+                if resent == 0:
+                    # The server never processed it: send it again on the new session.
+                    entry.extra["resent"] = 1
+                    entry.sent = False
+                    self._queue.appendleft(message)
+                    self._schedule_reaper(entry.effective_deadline())
+                else:
+                    await self._answer_error(entry, f"{exc.reason}, again after re-initializing the session")
             self._session_lost(generation, exc.reason)
         except StreamLost as exc:
             if (
@@ -265,6 +307,12 @@ class Relay:
         except Exception:  # a bug must cost one answer, not the whole relay
             log.exception("internal error while sending a %s", message.method or "message")
             await self._fail_message(message, "internal error in the proxy (see its log)")
+        finally:
+            REQUEST_WRITTEN.reset(token)
+            if written is not None:
+                written.set()
+            if borrower is not None:
+                self._limiter.release_on_behalf_of(borrower)
 
     async def _fail_message(self, message: Message, reason: str) -> None:
         if message.kind is Kind.REQUEST and message.id is not None:
@@ -283,10 +331,18 @@ class Relay:
     async def _answer_error(self, entry: Pending, reason: str) -> None:
         if self._pending.get(entry.id) is not entry:
             return
-        self._finish(entry)
+        self._pending.pop(entry.id)
         log.warning("answering %s (id %r) with an error: %s", entry.method, entry.id, reason)
         data = {"upstream": display(self._upstream.url if self._upstream else self.profile.url)}
-        await self._write(jsonrpc.error_response(entry.id, jsonrpc.INTERNAL_ERROR, reason, data))
+        await self._answer(jsonrpc.error_response(entry.id, jsonrpc.INTERNAL_ERROR, reason, data))
+
+    async def _answer(self, message: Message) -> None:
+        """Write the answer to a request, then let shutdown know: an answer is never cut off half-way."""
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
+                await self._write(message)
+        finally:
+            self._idle.set()
 
     def _finish(self, entry: Pending) -> None:
         self._pending.pop(entry.id)
@@ -317,17 +373,17 @@ class Relay:
             if entry is None:
                 log.debug("dropping a response for unknown or finished id %r", msg_id)
                 return
-            self._finish(entry)
+            self._pending.pop(entry.id)
             if entry.method == "initialize":
                 self._memory.observe_initialize_result(message)
-            await self._write(message)
+            await self._answer(message)
         elif kind is Kind.BATCH:
             for item in message.body:
                 if isinstance(item, dict) and "method" not in item and item.get("id") is not None:
                     entry = self._pending.get(item["id"])
                     if entry is not None:
-                        self._finish(entry)
-            await self._write(message)
+                        self._pending.pop(entry.id)
+            await self._answer(message)
         else:
             if kind is Kind.NOTIFICATION and message.method == "notifications/progress":
                 self._pending.touch_progress(message.params.get("progressToken"), anyio.current_time())
@@ -435,8 +491,8 @@ class Relay:
             )
         except detect.NoTransport as exc:
             if exc.error_message is not None and entry is not None:
-                self._finish(entry)
-                await self._write(exc.error_message.with_id(entry.id))
+                self._pending.pop(entry.id)
+                await self._answer(exc.error_message.with_id(entry.id))
             else:
                 await self._fail_message(first, _describe(exc))
             raise

@@ -244,6 +244,10 @@ def classify(obj: Any) -> tuple[Kind, JsonId | None, str | None]:
     if isinstance(obj, list):
         if not obj:
             raise InvalidMessage(INVALID_REQUEST, "empty batch")
+        for item in obj:
+            if isinstance(item, list):
+                raise InvalidMessage(INVALID_REQUEST, "a batch cannot contain a batch")
+            classify(item)  # every member must be a JSON-RPC message (raises -32600 otherwise)
         return Kind.BATCH, None, None
     if not isinstance(obj, dict):
         raise InvalidMessage(INVALID_REQUEST, f"expected a JSON-RPC object, got {type(obj).__name__}")

@@ -27,7 +27,7 @@ def resolve_endpoint(sse_url: str, endpoint: str) -> str:
         raise EndpointRefused(f"the server announced a malformed message endpoint ({exc})") from None
     if not same_origin:
         raise EndpointRefused(
-            f"the server announced a message endpoint on another origin ({absolute}); refused, since our "
+            f"the server announced a message endpoint on another origin ({display(absolute)}); refused, since our "
             f"requests, headers and forwarded values would go there"
         )
     return absolute

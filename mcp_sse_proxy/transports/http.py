@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import AsyncIterator
 
 import httpx2
 
@@ -46,3 +47,34 @@ def request_error(exc: httpx2.HTTPError, method: str, url: str) -> UpstreamError
     if isinstance(exc, httpx2.TimeoutException):
         return UpstreamError(f"{method} {url} timed out ({kind})")
     return UpstreamError(f"{method} {url} failed: {kind}: {detail}")
+
+
+class _LineEndingsAsLF:
+    """A response as `httpx2.EventSource` reads it, with CR and CRLF line endings turned into LF.
+
+    httpx2's decoder holds a chunk's trailing CR back until more text arrives (it might start a CRLF), so
+    a server ending its lines with a lone CR would have its last event stuck until the next one.
+    """
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+        self.headers = response.headers
+        self.request = response.request
+
+    async def aiter_text(self) -> AsyncIterator[str]:
+        after_cr = False
+        async for text in self._response.aiter_text():
+            if after_cr and text.startswith("\n"):
+                text = text[1:]  # the LF of a CRLF split across chunks
+            if "\r" in text:
+                after_cr = text.endswith("\r")
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            else:
+                after_cr = False
+            if text:
+                yield text
+
+
+def event_source(response: httpx2.Response, max_event_size: int) -> httpx2.EventSource:
+    """httpx2's SSE decoder over `response`, with our size limit and any line-ending convention."""
+    return httpx2.EventSource(_LineEndingsAsLF(response), max_event_size=max_event_size)  # type: ignore[arg-type]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx2
 from anyio.abc import TaskGroup, TaskStatus
+from httpx2 import ServerSentEvent
 
 from ..config.model import Profile
 from ..errors import (
@@ -18,7 +21,7 @@ from ..errors import (
 from ..protocol.messages import InvalidMessage, Message, parse
 from ..protocol.urls import display, resolve_endpoint
 from .base import Deliver, SessionLostCallback
-from .http import describe_status, is_event_stream, request_error, retry_after
+from .http import describe_status, event_source, is_event_stream, request_error, retry_after
 
 log = logging.getLogger("mcp_sse_proxy.sse")
 
@@ -62,32 +65,18 @@ class SseUpstream:
         started = False
         reason = "the SSE stream ended"
         where = f"GET {display(self.url)}"
+        opening_limit = self._profile.connect_timeout + self._profile.read_timeout
         with anyio.CancelScope() as scope:
             self._scope = scope
             try:
-                timeout = httpx2.Timeout(self._profile.connect_timeout, read=None)
-                async with self._client.stream("GET", self.url, headers=SSE_ACCEPT, timeout=timeout) as resp:
-                    if resp.status_code != 200:
-                        await resp.aread()
-                        if resp.status_code in (400, 404, 405):
-                            raise TransportMismatch(
-                                f"{where} answered {describe_status(resp)}: not a legacy SSE endpoint",
-                                status=resp.status_code,
-                            )
-                        raise UpstreamHTTPError(
-                            f"{where} answered {describe_status(resp)}",
-                            status=resp.status_code,
-                            challenge=resp.headers.get("www-authenticate"),
-                            retry_after=retry_after(resp),
-                        )
-                    if not is_event_stream(resp):
-                        raise TransportMismatch(
-                            f"{where} answered {resp.headers.get('content-type')!r}, not an event stream"
-                        )
-                    events = httpx2.EventSource(
-                        resp, max_event_size=self._profile.max_message_size
-                    ).__aiter__()
-                    with anyio.fail_after(self._profile.read_timeout):
+                # One deadline for the headers and the endpoint event; lifted once the session is open.
+                with anyio.CancelScope(deadline=anyio.current_time() + opening_limit) as opening:
+                    timeout = httpx2.Timeout(self._profile.connect_timeout, read=None)
+                    async with self._client.stream(
+                        "GET", self.url, headers=SSE_ACCEPT, timeout=timeout
+                    ) as resp:
+                        await self._check_stream_response(resp, where)
+                        events = event_source(resp, self._profile.max_message_size).__aiter__()
                         async for sse in events:
                             if sse.retry is not None:
                                 self.retry_ms = sse.retry
@@ -95,28 +84,15 @@ class SseUpstream:
                                 self.endpoint = resolve_endpoint(self.url, sse.data.strip())
                                 break
                             log.debug("ignoring %r event before the endpoint event", sse.event)
-                    if self.endpoint is None:
-                        raise UpstreamError(f"{where}: the stream ended before the endpoint event")
-                    log.debug("legacy SSE session endpoint %s", self.endpoint)
-                    started = True
-                    task_status.started()
-                    async for sse in events:
-                        if sse.retry is not None:
-                            self.retry_ms = sse.retry
-                        if sse.event != "message" or not sse.data:
-                            continue
-                        try:
-                            message = parse(sse.data)
-                        except InvalidMessage as exc:
-                            log.warning("skipping an SSE message that is not JSON-RPC: %s", exc.reason)
-                            continue
-                        await self._deliver(message)
-            except TimeoutError:
-                if not started:
-                    raise UpstreamError(
-                        f"{where}: no endpoint event within {self._profile.read_timeout:g} s"
-                    ) from None
-                reason = "the SSE stream timed out"
+                        if self.endpoint is None:
+                            raise UpstreamError(f"{where}: the stream ended before the endpoint event")
+                        log.debug("legacy SSE session endpoint %s", display(self.endpoint))
+                        opening.deadline = math.inf
+                        started = True
+                        task_status.started()
+                        await self._relay_events(events)
+                if opening.cancelled_caught and not started:
+                    raise UpstreamError(f"{where}: no endpoint event within {opening_limit:g} s")
             except httpx2.HTTPError as exc:
                 if not started:
                     raise request_error(exc, "GET", display(self.url)) from None
@@ -125,6 +101,38 @@ class SseUpstream:
             return
         if started:
             self._on_lost(reason)
+
+    async def _check_stream_response(self, resp: httpx2.Response, where: str) -> None:
+        if resp.status_code != 200:
+            await resp.aread()
+            if resp.status_code in (400, 404, 405):
+                raise TransportMismatch(
+                    f"{where} answered {describe_status(resp)}: not a legacy SSE endpoint",
+                    status=resp.status_code,
+                )
+            raise UpstreamHTTPError(
+                f"{where} answered {describe_status(resp)}",
+                status=resp.status_code,
+                challenge=resp.headers.get("www-authenticate"),
+                retry_after=retry_after(resp),
+            )
+        if not is_event_stream(resp):
+            raise TransportMismatch(
+                f"{where} answered {resp.headers.get('content-type')!r}, not an event stream"
+            )
+
+    async def _relay_events(self, events: AsyncIterator[ServerSentEvent]) -> None:
+        async for sse in events:
+            if sse.retry is not None:
+                self.retry_ms = sse.retry
+            if sse.event != "message" or not sse.data:
+                continue
+            try:
+                message = parse(sse.data)
+            except InvalidMessage as exc:
+                log.warning("skipping an SSE message that is not JSON-RPC: %s", exc.reason)
+                continue
+            await self._deliver(message)
 
     async def send(self, message: Message) -> None:
         endpoint = self.endpoint

@@ -27,7 +27,7 @@ from ..protocol.messages import PROTOCOL_VERSION_META, InvalidMessage, Kind, Mes
 from ..protocol.messages import request as jsonrpc_request
 from ..protocol.urls import display
 from .base import Deliver, SessionLostCallback
-from .http import describe_status, is_event_stream, is_json, request_error, retry_after
+from .http import describe_status, event_source, is_event_stream, is_json, request_error, retry_after
 
 log = logging.getLogger("mcp_sse_proxy.streamable")
 
@@ -316,7 +316,7 @@ class StreamableUpstream:
         return last_event_id
 
     async def _events(self, resp: httpx2.Response) -> AsyncIterator[tuple[str, Message | None]]:
-        source = httpx2.EventSource(resp, max_event_size=self._profile.max_message_size)
+        source = event_source(resp, self._profile.max_message_size)
         async for sse in source:
             if sse.retry is not None:
                 self._retry_ms = sse.retry

@@ -159,8 +159,14 @@ def test_batch_is_relayed_as_one_message() -> None:
     assert msg.body == json.loads(line)
 
 
-def test_batch_items_are_not_validated() -> None:
-    assert parse(b"[1, 2]").kind is Kind.BATCH
+def test_batch_items_must_be_messages() -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        parse(b'[1, 2, "x"]')
+    assert caught.value.code == INVALID_REQUEST
+    with pytest.raises(InvalidMessage):
+        parse(b'[{"jsonrpc":"2.0","method":"a"}, [{"jsonrpc":"2.0","method":"b"}]]')
+    ok = parse(b'[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"}]')
+    assert ok.kind is Kind.BATCH
 
 
 def test_str_and_bytes_lines_parse_alike() -> None:
