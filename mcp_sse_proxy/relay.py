@@ -204,10 +204,12 @@ class Relay:
             return True
         self._finish(entry)  # a late response for it is dropped
         scope = entry.extra.get("scope")
-        if entry.extra.get("modern") and isinstance(scope, anyio.CancelScope):
-            # 2026-07-28: closing the request's response stream is the cancellation; nothing is POSTed.
+        if isinstance(scope, anyio.CancelScope):
+            # Close the request's response stream: its connection and concurrency slot are free at once,
+            # whether or not the server stops (a stateless server cannot act on the notification).
             scope.cancel()
-            return False
+        if entry.extra.get("modern"):
+            return False  # 2026-07-28: closing the stream IS the cancellation; nothing is POSTed
         return entry.sent
 
     def _dispatch(self, message: Message) -> None:
@@ -236,6 +238,12 @@ class Relay:
                 if entry is not None or message.kind is Kind.BATCH:
                     borrower = object()
                     await self._limiter.acquire_on_behalf_of(borrower)
+                if not self._ready or generation != self._generation:
+                    # The session was lost while this waited: it goes out on the next one, in order.
+                    if borrower is not None:
+                        self._limiter.release_on_behalf_of(borrower)
+                    self._requeue_front([(message, generation, entry)])
+                    continue
                 written = anyio.Event()
                 self._tg.start_soon(self._send, message, generation, entry, 0, written, borrower)
                 with anyio.move_on_after(ORDER_WAIT):
@@ -398,6 +406,7 @@ class Relay:
         self._ready = False
         self._last_error = reason
         self._report_state(False, reason)
+        self._requeue_front(self._drain_outbox())
         log.warning("upstream session lost (%s); reconnecting", reason)
         upstream = self._upstream
         if upstream is not None and upstream.name == "sse":
@@ -430,6 +439,26 @@ class Relay:
                 self._on_state(ready, reason)
             except Exception:  # an observer's bug must not stop the relay
                 log.exception("state observer failed")
+
+    def _drain_outbox(self) -> list[tuple[Message, int, Pending | None]]:
+        drained: list[tuple[Message, int, Pending | None]] = []
+        while True:
+            try:
+                drained.append(self._outbox_receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return drained
+
+    def _requeue_front(self, items: list[tuple[Message, int, Pending | None]]) -> None:
+        """Put messages not yet sent back at the head of the queue, keeping their order."""
+        for message, _generation, entry in reversed(items):
+            if entry is not None:
+                if self._pending.get(entry.id) is not entry:
+                    continue
+                entry.sent = False
+                self._schedule_reaper(entry.effective_deadline())
+            self._queue.appendleft(message)
+        if items:
+            self._connector_wake.set()
 
     def _upstream_lost(self, reason: str) -> None:
         # Transports stop the streams of a replaced session before opening a new one, so a report
@@ -619,7 +648,10 @@ class Relay:
                 if entry.sent:
                     reason = f"no response from the server within {self.profile.request_timeout:g} s"
                     await self._answer_error(entry, reason)
-                    if self._ready and self._upstream is not None:
+                    scope = entry.extra.get("scope")
+                    if isinstance(scope, anyio.CancelScope):
+                        scope.cancel()
+                    if self._ready and self._upstream is not None and not entry.extra.get("modern"):
                         cancel = jsonrpc.notification(
                             "notifications/cancelled",
                             {"requestId": entry.id, "reason": "timed out in the proxy"},
