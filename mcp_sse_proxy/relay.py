@@ -20,7 +20,7 @@ import httpx2
 from anyio.abc import TaskGroup
 
 from .config.model import Profile
-from .errors import SessionExpired, StreamLost, UpstreamError, UpstreamHTTPError
+from .errors import SessionExpired, StreamLost, UpstreamError, UpstreamHTTPError, UpstreamUnavailable
 from .httpclient import REQUEST_WRITTEN, build_client
 from .protocol import messages as jsonrpc
 from .protocol.envforward import inject_env, select_env
@@ -679,9 +679,9 @@ class Relay:
             except UpstreamError as exc:
                 log.warning("keepalive ping failed: %s", exc.reason)
                 upstream = self._upstream
-                if upstream is not None and upstream.name == "sse":
+                if upstream is not None and (upstream.name == "sse" or isinstance(exc, UpstreamUnavailable)):
                     await upstream.close()
-                    self._session_lost(generation, "the keepalive ping was not answered")
+                    self._session_lost(generation, f"the keepalive ping failed ({exc.reason})")
 
 
 def _describe(exc: UpstreamError) -> str:

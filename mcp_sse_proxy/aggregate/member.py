@@ -1,7 +1,8 @@
 """One aggregated profile: its relay, fed through a stream of its own, and what the aggregator knows of it.
 
-The relay is used unchanged: the member is its client. Requests the aggregator makes for itself (initialize,
-list reads, health pings) go through the same stream under ids from the profile's own id space.
+The relay is used unchanged: the member is its client. Requests the aggregator makes for itself (initialize
+or `server/discover`, list reads, health checks) go through the same stream under ids from the profile's own
+id space. The relay reports each change of its upstream's readiness (`on_state`); the member passes it on.
 """
 
 from __future__ import annotations
@@ -67,13 +68,15 @@ class Member:
         router: Router,
         on_message: Callable[[Member, Message], Awaitable[None]],
         environ: Mapping[str, str],
+        on_state: Callable[[Member, bool, str | None], None] | None = None,
     ) -> None:
         self.profile = profile
         self.alias = profile.alias
         self._router = router
         self._on_message = on_message
+        self._on_state = on_state
         self._send, self._receive = anyio.create_memory_object_stream[Message](math.inf)
-        self.relay = Relay(profile, self._deliver, environ)
+        self.relay = Relay(profile, self._deliver, environ, on_state=self._relay_state)
         self.state = State.IDLE
         self.reason: str | None = None
         self.init_result: dict[str, Any] | None = None
@@ -90,6 +93,19 @@ class Member:
         self.stopped_reason: str | None = None
         self.dirty: set[str] = set()
         self.reloading = False
+        #: Set (and replaced) each time an attempt ends: the profile came up or was found down.
+        self.changed = anyio.Event()
+        #: The `subscriptions/listen` the aggregator keeps open on this profile (2026-07-28 sessions).
+        self.listen: Any = None
+        self.listen_refused = False
+        #: How many times the relay reported its upstream lost (an attempt compares it before and after).
+        self.losses = 0
+        #: The relay's last report (None before any), and whether its last not-ready report was the loss of
+        #: a session that was up (the relay then reconnects at once) rather than a failed attempt.
+        self.relay_ready: bool | None = None
+        self.session_lost = False
+        #: How many attempts failed (the aggregator's own, or the relay's connection attempts).
+        self.failures = 0
 
     @property
     def capabilities(self) -> dict[str, Any]:
@@ -103,6 +119,22 @@ class Member:
     def describe(self) -> str:
         return self.alias if self.alias == self.profile.name else f"{self.profile.name} ({self.alias})"
 
+    def signal(self) -> None:
+        """Wake whoever waits for the outcome of an attempt (`wait_outcome`)."""
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    async def wait_outcome(self, timeout: float) -> bool:
+        """Wait (at most `timeout` s) until the profile is up or an attempt fails; whether it is up.
+
+        A session loss reported meanwhile does not end the wait: the relay is reconnecting right then.
+        """
+        failures = self.failures
+        with anyio.move_on_after(timeout):
+            while not self.is_up and self.failures == failures:
+                await self.changed.wait()
+        return self.is_up
+
     # ---- the relay ----------------------------------------------------------------------------------------
 
     async def run_relay(self) -> None:
@@ -111,6 +143,14 @@ class Member:
 
     async def _deliver(self, message: Message) -> None:
         await self._on_message(self, message)
+
+    def _relay_state(self, ready: bool, reason: str | None) -> None:
+        if not ready:
+            self.losses += 1
+            self.session_lost = self.relay_ready is True
+        self.relay_ready = ready
+        if self._on_state is not None:
+            self._on_state(self, ready, reason)
 
     def post(self, message: Message) -> None:
         """Hand a message to the relay; `MemberError` once the relay has stopped."""

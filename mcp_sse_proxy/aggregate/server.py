@@ -1,9 +1,17 @@
 """The aggregator: several profiles shown to the client as one MCP server.
 
-One unchanged `Relay` per profile (see `member.py`); this layer answers `initialize` and `ping` itself,
-merges the lists, routes calls by name and URI tables (`catalog.py`), translates ids (`router.py`) and keeps
-watch over each profile: a profile that is down contributes nothing, and when it comes back its lists are
-re-read and the client hears `list_changed`. Nothing one profile does can block or fail another's traffic.
+One unchanged `Relay` per profile (see `member.py`); this layer answers `initialize`, `server/discover` and
+`ping` itself, merges the lists, routes calls by name and URI tables (`catalog.py`), translates ids
+(`router.py`) and keeps watch over each profile: a profile whose relay reports its upstream lost is down at
+once and contributes nothing (the client hears a debounced `list_changed`); when the relay reports it ready
+again its lists are re-read and the client hears `list_changed`. A call to a down profile asks its relay to
+reconnect now and waits briefly for it. Nothing one profile does can block or fail another's traffic.
+
+Eras: a client that opens with `initialize` gets a handshake-era aggregate (each profile is initialized with
+the client's params); one that opens with a 2026-07-28 request (`_meta` protocol version, usually
+`server/discover`) gets a modern one: each profile is joined with `server/discover` and read with the client's
+`_meta`, its requests pass to the relays unchanged (each relay bridges eras for its own server), and
+`list_changed` reaches the client on its `subscriptions/listen` streams.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from anyio.abc import TaskGroup
 
 from .. import __version__
 from ..config.model import Profile
+from ..protocol import eras
 from ..protocol import messages as jsonrpc
 from ..protocol.messages import InvalidMessage, JsonId, Kind, Message
 from .catalog import (
@@ -34,15 +43,19 @@ from .catalog import (
     Source,
 )
 from .cursors import CursorError, Pager, list_version
-from .member import Member, MemberError, State, relay_error_reason
+from .member import Member, MemberError, State, Waiter, relay_error_reason
 from .names import SEPARATOR, check_aliases
-from .router import Router
+from .router import Outbound, Router, id_key
 
 log = logging.getLogger("mcp_sse_proxy.aggregate")
 
 Write = Callable[[Message], Awaitable[None]]
 
-HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+HANDSHAKE_VERSIONS = eras.HANDSHAKE_VERSIONS
+#: What `server/discover` offers: the modern versions, then the handshake ones served through `initialize`.
+SUPPORTED_VERSIONS = (*reversed(eras.MODERN_VERSIONS), *reversed(eras.HANDSHAKE_VERSIONS))
+#: The list changes the aggregator announces on a client's `subscriptions/listen` (and asks its profiles for).
+LISTEN_FILTER = {"toolsListChanged": True, "promptsListChanged": True, "resourcesListChanged": True}
 CAPABILITIES: dict[str, Any] = {
     "tools": {"listChanged": True},
     "prompts": {"listChanged": True},
@@ -66,14 +79,18 @@ ROUTED = frozenset(
 class Settings:
     """Timings and limits of the aggregate; the defaults suit interactive clients."""
 
-    #: How long `initialize` (and a first list request, for lazy profiles) waits for profiles to join.
+    #: How long `initialize` / `server/discover` (and a first list request, for lazy profiles) waits for
+    #: profiles to join.
     grace: float = 2.0
-    #: Seconds between health pings of a profile that is up.
+    #: Seconds between health checks of a profile that is up: a fallback, as the relay reports a lost
+    #: upstream itself when it can tell (a broken SSE stream, a session the server forgot).
     health_interval: float = 15.0
     health_timeout: float = 5.0
-    #: Backoff of reconnection attempts of a profile that is down (with jitter).
+    #: Backoff of the aggregator's own attempts (first join; a profile whose relay still calls itself ready).
     retry_initial: float = 0.5
-    retry_max: float = 10.0
+    retry_max: float = 5.0
+    #: How long a call to a down profile waits for the immediate reconnection it triggers.
+    call_wait: float = 1.5
     initialize_timeout: float = 30.0
     #: Quiet time after a profile's `list_changed` before its list is re-read.
     debounce: float = 0.2
@@ -112,7 +129,10 @@ class Aggregator:
         self.settings = settings or Settings()
         self._write = write
         self._router = Router()
-        self.members = [Member(profile, self._router, self._from_member, environ) for profile in profiles]
+        self.members = [
+            Member(profile, self._router, self._from_member, environ, self._relay_state)
+            for profile in profiles
+        ]
         self._by_alias = {member.alias: member for member in self.members}
         self.catalog = Catalog(
             [
@@ -127,6 +147,16 @@ class Aggregator:
         self._log_level: dict[str, Any] | None = None
         #: The version of each merged list the client last saw (or was told about).
         self._announced: dict[str, str] = {}
+        self._announcing = False
+        #: "handshake" after `initialize`, "modern" after a valid 2026-07-28 request; None before either.
+        self._era: str | None = None
+        #: The 2026-07-28 client's envelope (version, capabilities, client info), sent with our own requests.
+        self._modern_meta: dict[str, Any] = {}
+        #: Until when the first `initialize` / `server/discover` waits for profiles to join.
+        self._join_deadline = 0.0
+        #: The client's open `subscriptions/listen` requests: id key → (id, acknowledged filter).
+        self._listens: dict[Any, tuple[JsonId, dict[str, Any]]] = {}
+        self._closing = False
         self._tg: TaskGroup | None = None
 
     # ----------------------------------------------------------------------------------------------
@@ -144,8 +174,10 @@ class Aggregator:
                 async for message in inbound:
                     await self._on_client(message)
             finally:
+                self._closing = True
                 watch.cancel()
                 for member in self.members:
+                    self._stop_listening(member)
                     member.close()
                     # Release requests waiting for profiles to join: nobody joins any more.
                     member.initialize_done.set()
@@ -209,6 +241,16 @@ class Aggregator:
                 )
             )
             return
+        if eras.request_era(message) == "modern":
+            refusal = eras.modern_request_error(message)
+            if refusal is not None:
+                await self._write(refusal)
+                return
+            if self._era is None:
+                self._begin_modern(message)
+        if method == "subscriptions/listen":
+            await self._open_listen(message)
+            return
         if method in ROUTED:
             try:
                 await self._route(message, joined=False)
@@ -231,6 +273,7 @@ class Aggregator:
             return self._list
         return {
             "initialize": self._initialize,
+            "server/discover": self._discover,
             "ping": self._ping,
             "logging/setLevel": self._set_level,
         }.get(method)
@@ -240,7 +283,10 @@ class Aggregator:
     ) -> None:
         assert message.id is not None
         try:
-            reply = jsonrpc.from_obj({"jsonrpc": "2.0", "id": message.id, "result": await handler(message)})
+            result = await handler(message)
+            if eras.request_era(message) == "modern":
+                result = eras.modernize_result(message.method, result, self._server_info())
+            reply = jsonrpc.from_obj({"jsonrpc": "2.0", "id": message.id, "result": result})
         except RequestError as exc:
             reply = jsonrpc.error_response(message.id, exc.code, exc.message, exc.data)
         if self._router.end_local(message.id):
@@ -257,6 +303,9 @@ class Aggregator:
             await self._announce_changes()
         elif method == "notifications/cancelled":
             request_id = message.params.get("requestId")
+            if isinstance(request_id, (str, int)) and self._listens.pop(id_key(request_id), None):
+                self._router.end_local(request_id)  # a closed listen stream ends without a response
+                return
             out = self._router.cancel(request_id) if isinstance(request_id, (str, int)) else None
             if out is not None:
                 params = dict(message.params)
@@ -279,34 +328,73 @@ class Aggregator:
     # Requests the aggregator answers itself
 
     async def _initialize(self, message: Message) -> dict[str, Any]:
+        if self._era == "modern":
+            raise RequestError(jsonrpc.INVALID_REQUEST, "this session already speaks 2026-07-28")
         if self._init_params is not None:
             raise RequestError(jsonrpc.INVALID_REQUEST, "initialize was already received")
         self._init_params = dict(message.params)
-        deadline = anyio.current_time() + self.settings.grace
+        self._era = "handshake"
+        self._start_members()
+        await self._await_joining()
+        requested = self._init_params.get("protocolVersion")
+        version = requested if requested in HANDSHAKE_VERSIONS else HANDSHAKE_VERSIONS[-1]
+        result = self._merged_init_result(version)
+        self._log_ready("initialize")
+        return result
+
+    async def _discover(self, message: Message) -> dict[str, Any]:
+        """`server/discover` (2026-07-28): the merged server, answered within the grace like `initialize`."""
+        # A valid modern request has set the era (and started the profiles) by now; one without the
+        # `_meta` envelope decides nothing and is answered with what is known.
+        await self._await_joining()
+        self._log_ready("server/discover")
+        merged = self._merged_init_result(HANDSHAKE_VERSIONS[-1])
+        # Resource subscriptions travel on listen streams in 2026-07-28, and the aggregate's listen does not
+        # offer them (yet): do not promise them.
+        merged["capabilities"] = {**CAPABILITIES, "resources": {"listChanged": True}}
+        return eras.discover_result_from_initialize(merged, SUPPORTED_VERSIONS)
+
+    def _begin_modern(self, message: Message) -> None:
+        """A 2026-07-28 client: join every profile with `server/discover` under the client's `_meta`."""
+        meta = eras.request_meta(message.params)
+        keys = (eras.PROTOCOL_VERSION_KEY, eras.CLIENT_CAPABILITIES_KEY, eras.CLIENT_INFO_KEY)
+        self._modern_meta = {key: meta[key] for key in keys if key in meta}
+        self._era = "modern"
+        self._start_members()
+        self._client_initialized.set()  # 2026-07-28 has no `notifications/initialized`
+
+    def _start_members(self) -> None:
+        self._join_deadline = anyio.current_time() + self.settings.grace
         for member in self.members:
-            member.join_deadline = deadline
+            member.join_deadline = self._join_deadline
             if not member.profile.lazy:
                 member.wanted.set()
         self._client_init.set()
-        with anyio.move_on_after(self.settings.grace):
+
+    async def _await_joining(self) -> None:
+        """Wait (until the join deadline at most) for the profiles connecting at start."""
+        with anyio.move_on_after(max(0.0, self._join_deadline - anyio.current_time())):
             for member in self.members:
                 if not member.profile.lazy:
                     await member.initialize_done.wait()
-        requested = self._init_params.get("protocolVersion")
-        version = requested if requested in HANDSHAKE_VERSIONS else HANDSHAKE_VERSIONS[-1]
+
+    def _merged_init_result(self, version: str) -> dict[str, Any]:
         result: dict[str, Any] = {
             "protocolVersion": version,
             "capabilities": CAPABILITIES,
-            "serverInfo": {"name": self.settings.server_name, "version": __version__},
+            "serverInfo": self._server_info(),
         }
         instructions = self._instructions()
         if instructions:
             result["instructions"] = instructions
-        ready = [m.alias for m in self.members if m.init_result is not None]
-        log.info(
-            "answering initialize with %d of %d profiles ready (%s)", len(ready), len(self.members), ready
-        )
         return result
+
+    def _server_info(self) -> dict[str, Any]:
+        return {"name": self.settings.server_name, "version": __version__}
+
+    def _log_ready(self, what: str) -> None:
+        ready = [m.alias for m in self.members if m.init_result is not None]
+        log.info("answering %s with %d of %d profiles ready (%s)", what, len(ready), len(self.members), ready)
 
     def _instructions(self) -> str:
         parts = []
@@ -329,9 +417,35 @@ class Aggregator:
 
     async def _quiet_request(self, member: Member, method: str, params: dict[str, Any] | None) -> None:
         try:
-            await member.request(method, params, self.settings.health_timeout)
+            await member.request(method, self._own_params(params), self.settings.health_timeout)
         except MemberError as exc:
             log.info("profile %s: %s", member.alias, exc.reason)
+
+    async def _open_listen(self, message: Message) -> None:
+        """A client's `subscriptions/listen`: acknowledged here; the merged list changes are sent on it.
+
+        Resource subscriptions are not offered on it (left out of the acknowledgement, as the spec allows).
+        """
+        assert message.id is not None
+        requested = message.params.get("notifications")
+        requested = requested if isinstance(requested, dict) else {}
+        honoured = {key: True for key in LISTEN_FILTER if requested.get(key) is True}
+        self._router.begin_local(message.id)
+        self._listens[id_key(message.id)] = (message.id, honoured)
+        await self._write(jsonrpc.from_obj(eras.listen_acknowledgement(message.id, honoured)))
+
+    def _own_params(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Params of a request of the aggregator's own, with the client's `_meta` in a 2026-07-28 session."""
+        if self._era != "modern":
+            return params
+        meta = self._modern_meta
+        return eras.add_modern_meta(
+            params,
+            meta.get(eras.PROTOCOL_VERSION_KEY, eras.LATEST_MODERN_VERSION),
+            meta.get(eras.CLIENT_CAPABILITIES_KEY) or {},
+            meta.get(eras.CLIENT_INFO_KEY),
+            None,
+        )
 
     async def _list(self, message: Message) -> dict[str, Any]:
         assert message.method is not None
@@ -382,7 +496,7 @@ class Aggregator:
         except RequestError as exc:
             await self._write(jsonrpc.error_response(message.id, exc.code, exc.message, exc.data))
 
-    async def _route(self, message: Message, *, joined: bool) -> None:
+    async def _route(self, message: Message, *, joined: bool, waited: bool = False) -> None:
         """Forward a routed request to its owner, or answer it; `_Joining` if that should wait."""
         assert message.id is not None and message.method is not None
         method = message.method
@@ -391,9 +505,13 @@ class Aggregator:
         if not member.is_up and not joined and member.wanted.is_set() and not member.attempted.is_set():
             raise _Joining
         if not member.is_up:
-            member.wanted.set()
-            member.check.set()  # a call to a down profile triggers an immediate attempt
-            await self._answer_unavailable(member, message.id, method)
+            if waited:
+                await self._answer_unavailable(member, message.id, method)
+                return
+            # A call to a down profile triggers an immediate attempt and waits a little for it.
+            self._wake(member)
+            self._router.begin_local(message.id)
+            self._spawn(self._route_after_attempt, message, member)
             return
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
@@ -439,11 +557,32 @@ class Aggregator:
         params["uri"] = owner.uri
         return self._by_alias[owner.alias], uri
 
+    async def _route_after_attempt(self, message: Message, member: Member) -> None:
+        assert message.id is not None
+        up = await member.wait_outcome(self.settings.call_wait)
+        if not self._router.end_local(message.id):
+            return  # cancelled meanwhile
+        if not up:
+            log.info("profile %s is still down; answering %s with an error", member.alias, message.method)
+        try:
+            await self._route(message, joined=True, waited=True)
+        except RequestError as exc:
+            await self._write(jsonrpc.error_response(message.id, exc.code, exc.message, exc.data))
+
+    @staticmethod
+    def _wake(member: Member) -> None:
+        """Someone wants this profile now: an immediate attempt by the supervisor and by the relay."""
+        member.wanted.set()
+        member.check.set()
+        member.relay.reconnect_now()
+
     async def _answer_unavailable(self, member: Member, client_id: JsonId, method: str) -> None:
-        reason = member.reason or "it is not connected"
+        reason = member.reason or member.relay.last_error or "it is not connected"
         text = f"The server of profile {member.describe()} is unavailable: {reason}"
         if method == "tools/call":
-            result = {"content": [{"type": "text", "text": text}], "isError": True}
+            result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": True}
+            if self._era == "modern":
+                result["resultType"] = "complete"
             await self._write(jsonrpc.from_obj({"jsonrpc": "2.0", "id": client_id, "result": result}))
         else:
             data = {"profile": member.profile.name, "reason": reason}
@@ -478,11 +617,13 @@ class Aggregator:
         body["id"] = out.client_id
         reason = relay_error_reason(body)
         if reason is not None:
-            member.check.set()  # perhaps down: find out now
+            self._wake(member)  # perhaps down: find out now
             if out.method == "tools/call":
                 text = f"The server of profile {member.describe()} is unavailable: {reason}"
                 body.pop("error", None)
                 body["result"] = {"content": [{"type": "text", "text": text}], "isError": True}
+                if self._era == "modern":
+                    body["result"]["resultType"] = "complete"
         elif "result" in body:
             body["result"] = self.catalog.expose_result(member.alias, out.method, body["result"])
         await self._write(jsonrpc.from_obj(body))
@@ -497,6 +638,8 @@ class Aggregator:
             await self._write(message)
         elif method in KINDS_OF_NOTIFICATION:
             self._list_changed(member, set(KINDS_OF_NOTIFICATION[method]))
+        elif method == "notifications/subscriptions/acknowledged":
+            log.debug("profile %s acknowledged the aggregator's listen: %s", member.alias, params)
         elif method == "notifications/message":
             logger = params.get("logger")
             new = dict(params)
@@ -536,11 +679,19 @@ class Aggregator:
         failures = 0
         while True:
             member.check = anyio.Event()
+            if member.init_result is not None and not member.is_up and not member.relay.is_ready:
+                # The relay rebuilds its upstream session by itself (with its own backoff) and reports when
+                # it is ready (`_relay_state` sets `check`); a call cuts its backoff short.
+                member.attempted.set()
+                with anyio.move_on_after(self.settings.health_interval):
+                    await member.check.wait()
+                continue
             try:
                 up = await self._attempt(member)
             except Exception:
                 # A bug must cost this profile its attempt, never the other profiles their traffic.
                 log.exception("profile %s: the connection attempt failed", member.alias)
+                self._set_down(member, "internal error in the proxy (see its log)")
                 up = False
             if up:
                 failures = 0
@@ -556,28 +707,43 @@ class Aggregator:
         base = min(self.settings.retry_initial * 2 ** (failures - 1), self.settings.retry_max)
         return base * (0.5 + random.random() / 2)
 
+    def _relay_state(self, member: Member, ready: bool, reason: str | None) -> None:
+        """The relay of `member` reports its upstream ready or lost (called from inside the relay)."""
+        if self._closing or member.init_result is None:
+            return  # before the first join the supervisor's own request tells the outcome
+        if ready:
+            if not member.is_up:
+                log.info("profile %s: connected again; re-reading its lists", member.alias)
+                member.check.set()
+            return
+        was_up = member.is_up
+        reason = reason or member.relay.last_error or "the connection was lost"
+        self._set_down(member, reason, failed=not member.session_lost)
+        if was_up:
+            self._announce_soon()
+
     async def _attempt(self, member: Member) -> bool:
         """One connection attempt or health check; whether the profile is up afterwards."""
         fresh = member.init_result is None
+        losses = member.losses
         try:
             if fresh:
                 if member.state is State.IDLE:
                     member.state = State.CONNECTING
-                assert self._init_params is not None
                 try:
-                    result = await member.request(
-                        "initialize", self._init_params, self.settings.initialize_timeout, cancellable=False
-                    )
+                    result = await self._join(member)
                 finally:
                     member.initialize_done.set()
                 member.init_result = result
                 log.info("profile %s joined (%s)", member.alias, _server_name(result))
             else:
-                await member.request("ping", None, self.settings.health_timeout)
+                await self._health_check(member)
             if member.is_up:
+                if self._era == "modern":
+                    self._keep_listening(member)
                 return True
             await self._client_initialized.wait()
-            if not member.initialized_sent:
+            if self._era == "handshake" and not member.initialized_sent:
                 member.initialized_sent = True
                 member.post(jsonrpc.notification("notifications/initialized"))
             if fresh and self._log_level is not None:
@@ -588,20 +754,116 @@ class Aggregator:
             self._set_down(member, exc.reason)
             await self._announce_changes()
             return False
+        if member.losses != losses and not member.relay.is_ready:
+            # Lost again while its lists were read: wait for the relay's next report.
+            self._set_down(member, member.relay.last_error or "the connection was lost", failed=False)
+            return False
         if member.state is State.DOWN:
             log.warning("profile %s is back", member.alias)
         member.state = State.UP
         member.reason = None
         self.catalog.set_up(member.alias, True)
+        member.signal()
+        if self._era == "modern":
+            self._keep_listening(member)
         await self._announce_changes()
         return True
 
-    def _set_down(self, member: Member, reason: str) -> None:
+    async def _join(self, member: Member) -> dict[str, Any]:
+        """A profile's first exchange: `initialize` with the client's params, or (2026-07-28) `server/discover`;
+        the result in the shape of an initialize result."""
+        timeout = self.settings.initialize_timeout
+        if self._era == "modern":
+            discovered = await member.request("server/discover", self._own_params(None), timeout)
+            return eras.initialize_result_from_discover(discovered, None)
+        assert self._init_params is not None
+        return await member.request("initialize", self._init_params, timeout, cancellable=False)
+
+    async def _health_check(self, member: Member) -> None:
+        """`MemberError` if the profile cannot be reached; an error answer from its server means it is alive.
+
+        A fallback: the relay reports a lost upstream itself when it can tell. 2026-07-28 has no `ping`, so
+        a modern session re-reads the tools (which also reaches a server behind an era bridge, and catches
+        changes its listen stream does not carry: a bridge forwards only what the server's capabilities
+        promise).
+        """
+        if self._era != "modern":
+            method = "ping"
+        elif "tools" in member.capabilities:
+            try:
+                tools = await self._read_all(member, TOOLS, self.settings.health_timeout)
+            except MemberError as exc:
+                if exc.unreachable:
+                    raise
+                return
+            if member.is_up:
+                self.catalog.set_list(member.alias, TOOLS, tools)
+                await self._announce_changes()
+            return
+        else:
+            method = "server/discover"
+        try:
+            await member.request(method, self._own_params(None), self.settings.health_timeout)
+        except MemberError as exc:
+            if exc.unreachable:
+                raise
+
+    def _keep_listening(self, member: Member) -> None:
+        """Keep one `subscriptions/listen` open on a profile (2026-07-28) so its list changes reach us."""
+        if member.listen is not None or member.listen_refused:
+            return
+        waiter = Waiter()
+        out = self._router.own(member.alias, "subscriptions/listen", waiter)
+        params = self._own_params({"notifications": dict(LISTEN_FILTER)})
+        try:
+            member.post(jsonrpc.request(out.upstream_id, "subscriptions/listen", params))
+        except MemberError:
+            self._router.abandon(out)
+            return
+        member.listen = (out, waiter)
+        self._spawn(self._listen_ended, member, out, waiter)
+
+    def _stop_listening(self, member: Member) -> None:
+        """Close the aggregator's listen on a profile (at exit: the relay need not wait for it)."""
+        if member.listen is None:
+            return
+        out, waiter = member.listen
+        member.listen = None
+        self._router.abandon(out)
+        note = {"requestId": out.upstream_id, "reason": "the client went away"}
+        self._post_quietly(member, jsonrpc.notification("notifications/cancelled", note))
+        waiter.resolve(jsonrpc.from_obj({"jsonrpc": "2.0", "id": out.upstream_id, "result": {}}))
+
+    async def _listen_ended(self, member: Member, out: Outbound, waiter: Waiter) -> None:
+        await waiter.done.wait()
+        if member.listen is not None and member.listen[0] is out:
+            member.listen = None
+        body = waiter.response.body if waiter.response is not None else {}
+        if self._closing:
+            return
+        if relay_error_reason(body) is not None:
+            log.info("profile %s: the listen stream was lost: %s", member.alias, relay_error_reason(body))
+            self._wake(member)  # is it still there? The listen is reopened once it is up
+        elif isinstance(body.get("error"), dict):
+            log.warning(
+                "profile %s refuses subscriptions/listen (%s); its list changes are seen at health checks",
+                member.alias,
+                body["error"].get("message"),
+            )
+            member.listen_refused = True
+        else:
+            log.info("profile %s closed the listen stream; reopening it at the next check", member.alias)
+
+    def _set_down(self, member: Member, reason: str, *, failed: bool = True) -> None:
+        """Mark a profile down; `failed`: an attempt failed (not merely a session lost and being rebuilt)."""
         if member.state is not State.DOWN or member.reason != reason:
             log.warning("profile %s is unavailable: %s", member.alias, reason)
         member.state = State.DOWN
         member.reason = reason
         self.catalog.set_up(member.alias, False)
+        if failed:
+            member.failures += 1
+        member.signal()
 
     async def _load_lists(self, member: Member, kinds: Sequence[str]) -> None:
         """Re-read `kinds` of a profile to their last page; `MemberError` if it cannot be reached."""
@@ -639,13 +901,15 @@ class Aggregator:
             ("; renamed: " + ", ".join(renamed)) if renamed else "",
         )
 
-    async def _read_all(self, member: Member, kind: str) -> list[Any]:
+    async def _read_all(self, member: Member, kind: str, timeout: float | None = None) -> list[Any]:
         items: list[Any] = []
         seen: set[str] = set()
         cursor: str | None = None
         for _ in range(self.settings.max_pages):
             params = {"cursor": cursor} if cursor is not None else None
-            result = await member.request(LIST_METHODS[kind], params, self.settings.list_timeout)
+            result = await member.request(
+                LIST_METHODS[kind], self._own_params(params), timeout or self.settings.list_timeout
+            )
             page = result.get(kind)
             if isinstance(page, list):
                 items.extend(page)
@@ -694,6 +958,20 @@ class Aggregator:
         finally:
             member.reloading = False
 
+    def _announce_soon(self) -> None:
+        """Announce changes after the debounce delay (a profile that flaps within it costs nothing)."""
+        if self._announcing:
+            return
+        self._announcing = True
+        self._spawn(self._announce_later)
+
+    async def _announce_later(self) -> None:
+        try:
+            await anyio.sleep(self.settings.debounce)
+        finally:
+            self._announcing = False
+        await self._announce_changes()
+
     async def _announce_changes(self) -> None:
         """Tell the client about each merged list that changed since it last saw it."""
         if not self._client_initialized.is_set():
@@ -706,7 +984,13 @@ class Aggregator:
                 if CHANGE_NOTIFICATION[kind] not in notes:
                     notes.append(CHANGE_NOTIFICATION[kind])
         for note in notes:
-            await self._write(jsonrpc.notification(note))
+            if self._era != "modern":
+                await self._write(jsonrpc.notification(note))
+                continue
+            # 2026-07-28: notifications travel on the client's listen streams that asked for them.
+            for listen_id, honoured in list(self._listens.values()):
+                if eras.listen_wants(honoured, note, None):
+                    await self._write(jsonrpc.notification(note, eras.tag_subscription(None, listen_id)))
 
 
 def _server_name(result: dict[str, Any]) -> str:

@@ -408,6 +408,14 @@ class StreamableUpstream:
                                     last_event_id = event_id
                                 if reply is not None:
                                     await self._deliver(reply)
+                except httpx2.ConnectError as exc:
+                    if session_id is not None:
+                        # The server is gone (restarted or down): the relay rebuilds the session when it
+                        # can, and meanwhile reports the upstream as not ready.
+                        self._get_scope = None
+                        self._on_lost(f"the server became unreachable ({exc})")
+                        return
+                    failures += 1
                 except httpx2.HTTPError as exc:
                     failures += 1
                     log.debug("GET stream of %s failed: %s", display(self.url), exc)

@@ -18,6 +18,7 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 
 from tests.servers.serving import serve_forever
@@ -95,11 +96,14 @@ def build_server(name: str, page_size: int | None, extra_tools: int) -> MCPServe
 
     @mcp.tool(structured_output=False)
     async def add_tool(ctx: Context) -> str:
-        """Register `added` and announce `tools/list_changed`."""
+        """Register `added` and announce `tools/list_changed` (as the client's era wants it)."""
         mcp.add_tool(
             lambda: f"{name}:added", name="added", description="added later", structured_output=False
         )
-        await ctx.session.send_tool_list_changed()
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            await ctx.notify_tools_changed()  # 2026-07-28: on the client's listen streams
+        else:
+            await ctx.session.send_tool_list_changed()
         return f"{name}:added"
 
     for index in range(extra_tools):

@@ -46,7 +46,7 @@ async def wait_tools(
             names = await client.tool_names()
             if predicate(names):
                 return names
-            await client.wait_for(lambda m, seen=seen: tool_list_changes(client) > seen)
+            await client.wait_for(lambda m, seen=seen: tool_list_changes(client) > seen, timeout)
 
 
 async def test_a_profile_down_at_start_joins_when_it_comes_up(start_peer: Callable[..., Peer]) -> None:
@@ -72,13 +72,32 @@ async def test_a_profile_down_at_start_joins_when_it_comes_up(start_peer: Callab
         b.stop()
 
 
-@pytest.mark.parametrize("transport", ["sse", "streamable"])
-async def test_a_profile_killed_and_restarted(start_peer: Callable[..., Peer], transport: str) -> None:
+#: Measured recovery figures of the last run, per transport (printed with `pytest -s`).
+FIGURES: dict[str, dict[str, float]] = {}
+
+
+@pytest.mark.parametrize(
+    ("transport", "health_interval"),
+    [
+        # Legacy SSE: the relay sees the stream break and reports it; the health check is off (60 s).
+        ("sse", 60.0),
+        # Streamable HTTP: a killed server is seen by the health check (the fallback, 0.5 s here).
+        ("streamable", 0.5),
+    ],
+)
+async def test_a_profile_killed_and_restarted(
+    start_peer: Callable[..., Peer],
+    transport: str,
+    health_interval: float,
+    record_property: Callable[[str, object], None],
+) -> None:
     a = start_peer("alpha", "sse" if transport == "streamable" else "streamable")
     b = start_peer("beta", transport)
+    settings = replace(FAST, health_interval=health_interval)
     failures: list[object] = []
     calls = 0
-    async with aggregate([profile("a", a.url), profile("b", b.url)]) as client:
+    figures: dict[str, float] = {}
+    async with aggregate([profile("a", a.url), profile("b", b.url)], settings) as client:
         assert "b__echo" in await client.tool_names()
 
         async def keep_calling_a() -> None:
@@ -88,25 +107,69 @@ async def test_a_profile_killed_and_restarted(start_peer: Callable[..., Peer], t
                 if result.get("isError") or result["content"][0]["text"] != f"alpha:{calls}":
                     failures.append(result)
                 calls += 1
-                await anyio.sleep(0.05)
+                await anyio.sleep(0.02)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(keep_calling_a)
 
-            b.stop()
+            killed = anyio.current_time()
+            b.stop()  # SIGKILL
             names = await wait_tools(client, lambda names: "b__echo" not in names)
+            figures["vanish"] = anyio.current_time() - killed
             assert "a__echo" in names
+
+            asked = anyio.current_time()
             down = await client.call("b__echo", {"text": "z"})
+            figures["down_call"] = anyio.current_time() - asked
             assert down["isError"] is True
             assert "profile b" in down["content"][0]["text"]
             assert "a__greet" in [p["name"] for p in (await client.result("prompts/list"))["prompts"]]
 
-            b.start()  # the same port
+            b.start()  # the same port; returns once the server listens
+            listening = anyio.current_time()
             await wait_tools(client, lambda names: "b__echo" in names)
+            figures["return"] = anyio.current_time() - listening
             assert await client.text("b__echo", {"text": "back"}) == "beta:back"
+            with anyio.fail_after(10):
+                while calls < 20:
+                    await anyio.sleep(0.02)
             tg.cancel_scope.cancel()
         assert failures == []
-        assert calls > 10
+    FIGURES[transport] = figures
+    for key, value in figures.items():
+        record_property(f"{transport}_{key}_s", round(value, 3))
+    print(f"\nrecovery figures ({transport}): " + ", ".join(f"{k} {v:.3f} s" for k, v in figures.items()))
+    # Relay report: the debounce (0.1 s) plus scheduling; health fallback: one interval more.
+    assert figures["vanish"] < health_interval + 1.0 if transport == "streamable" else figures["vanish"] < 1.0
+    assert figures["down_call"] < settings.call_wait + 0.5
+    assert figures["return"] < 3.0
+
+
+@pytest.mark.parametrize("transport", ["sse", "streamable"])
+async def test_a_call_right_after_a_restart_is_served(
+    start_peer: Callable[..., Peer], transport: str
+) -> None:
+    """Every backoff is long here (8 s or more): the call itself brings the profile back and is served.
+
+    Legacy SSE: the relay reported the loss and sits in its own backoff; `reconnect_now()` cuts it short.
+    Streamable HTTP: the relay still calls itself ready (the health check found the server gone); the
+    call's immediate check meets the new server, whose 404 makes the relay rebuild the session at once.
+    """
+    a = start_peer("alpha", "streamable")
+    b = start_peer("beta", transport)
+    patient = profile("b", b.url, reconnect_initial_backoff=8.0, reconnect_max_backoff=30.0)
+    health = 60.0 if transport == "sse" else 0.5
+    settings = replace(FAST, health_interval=health, retry_initial=16.0, retry_max=30.0, call_wait=2.0)
+    async with aggregate([profile("a", a.url), patient], settings) as client:
+        assert "b__echo" in await client.tool_names()
+        b.stop()
+        await wait_tools(client, lambda names: "b__echo" not in names)
+        await anyio.sleep(0.3)  # the first (immediate) attempts fail: now every backoff is long
+        b.start()
+        asked = anyio.current_time()
+        assert await client.text("b__echo", {"text": "now"}) == "beta:now"
+        assert anyio.current_time() - asked < settings.call_wait
+        await wait_tools(client, lambda names: "b__echo" in names, timeout=5)
 
 
 async def test_a_hung_profile_does_not_delay_the_others(start_peer: Callable[..., Peer]) -> None:
