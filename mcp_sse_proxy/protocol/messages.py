@@ -118,79 +118,21 @@ class Message:
 LAZY_THRESHOLD = 256 * 1024
 _ID = rb'(-?\d+|"(?:[^"\\\x00-\x1f]|\\.)*")'
 _WS = rb"[ \t\r\n]*"
-_HEAD_RESPONSE = re.compile(
-    rb"\A"
-    + _WS
-    + rb"\{"
-    + _WS
-    + rb'"jsonrpc"'
-    + _WS
-    + rb":"
-    + _WS
-    + rb'"2\.0"'
-    + _WS
-    + rb","
-    + _WS
-    + rb'"id"'
-    + _WS
-    + rb":"
-    + _WS
-    + _ID
-    + _WS
-    + rb","
-    + _WS
-    + rb'"(result|error)"'
-    + _WS
-    + rb":"
-)
+
+
+def _tokens(*parts: bytes) -> bytes:
+    """A pattern matching `parts` in order with any JSON whitespace between them."""
+    return _WS.join(parts)
+
+
+_ENVELOPE = _tokens(rb"\{", rb'"jsonrpc"', rb":", rb'"2\.0"', rb",", rb'"id"', rb":", _ID, rb",")
+_HEAD_RESPONSE = re.compile(rb"\A" + _tokens(_WS, _ENVELOPE, rb'"(result|error)"', rb":"))
 _HEAD_REQUEST = re.compile(
-    rb"\A"
-    + _WS
-    + rb"\{"
-    + _WS
-    + rb'"jsonrpc"'
-    + _WS
-    + rb":"
-    + _WS
-    + rb'"2\.0"'
-    + _WS
-    + rb","
-    + _WS
-    + rb'"id"'
-    + _WS
-    + rb":"
-    + _WS
-    + _ID
-    + _WS
-    + rb","
-    + _WS
-    + rb'"method"'
-    + _WS
-    + rb":"
-    + _WS
-    + rb'"([A-Za-z0-9_/.:$-]+)"'
-    + _WS
-    + rb","
+    rb"\A" + _tokens(_WS, _ENVELOPE, rb'"method"', rb":", rb'"([A-Za-z0-9_/.:$-]+)"', rb",")
 )
-_HEAD_RESULT_FIRST = re.compile(rb"\A" + _WS + rb"\{" + _WS + rb'"(result|error)"' + _WS + rb":")
+_HEAD_RESULT_FIRST = re.compile(rb"\A" + _tokens(_WS, rb"\{", rb'"(result|error)"', rb":"))
 _TAIL_ID = re.compile(
-    rb'"jsonrpc"'
-    + _WS
-    + rb":"
-    + _WS
-    + rb'"2\.0"'
-    + _WS
-    + rb","
-    + _WS
-    + rb'"id"'
-    + _WS
-    + rb":"
-    + _WS
-    + _ID
-    + _WS
-    + rb"\}"
-    + _WS
-    + rb"\Z"
+    _tokens(rb'"jsonrpc"', rb":", rb'"2\.0"', rb",", rb'"id"', rb":", _ID, rb"\}", _WS) + rb"\Z"
 )
 _PEEK = 512
 
