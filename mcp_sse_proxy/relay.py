@@ -208,7 +208,7 @@ class Relay:
             # Close the request's response stream: its connection and concurrency slot are free at once,
             # whether or not the server stops (a stateless server cannot act on the notification).
             scope.cancel()
-        if entry.extra.get("modern"):
+        if entry.extra.get("modern") and not getattr(self._upstream, "bridges_to_handshake", False):
             return False  # 2026-07-28: closing the stream IS the cancellation; nothing is POSTed
         return entry.sent
 
@@ -324,7 +324,9 @@ class Relay:
 
     async def _fail_message(self, message: Message, reason: str) -> None:
         if message.kind is Kind.REQUEST and message.id is not None:
-            entry = self._pending.get(message.id)
+            # A re-issued request fails under its new id: the answer goes to the client's.
+            client_id = self._aliases.pop(message.id, message.id)  # type: ignore[arg-type]
+            entry = self._pending.get(client_id)
             if entry is not None:
                 await self._answer_error(entry, reason)
         elif message.kind is Kind.BATCH:

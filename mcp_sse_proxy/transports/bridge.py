@@ -239,11 +239,15 @@ class HandshakeToModern:
                 listen_id = self._ids.next()
                 params = self._meta_params({"notifications": notifications})
 
-                async def route(reply: Message, listen_id: str = listen_id) -> None:
+                async def route(reply: Message) -> None:
                     if reply.kind is Kind.NOTIFICATION and reply.method != (
                         "notifications/subscriptions/acknowledged"
                     ):
-                        await self._deliver(reply)
+                        # The listen stream is the proxy's own: its subscriptionId means nothing to the client.
+                        params = eras.strip_subscription_id(
+                            reply.params if reply.body.get("params") else None
+                        )
+                        await self._deliver(jsonrpc.notification(reply.method or "", params))
 
                 try:
                     await self._inner.send(
@@ -294,7 +298,14 @@ class ModernToHandshake:
         #: MRTR-capable calls in flight upstream, oldest first (server requests are tied to the oldest).
         self._calls: list[object] = []
         self._log_level: str | None = None
+        #: `logLevel` of each request in flight that asked for log messages.
+        self._levels: dict[object, str] = {}
         self._listens: dict[object, dict[str, Any]] = {}
+
+    @property
+    def bridges_to_handshake(self) -> bool:
+        """Cancellation is a notification upstream (not a closed stream) through this bridge."""
+        return True
 
     def attach(self, inner: Upstream) -> None:
         self._inner = inner
@@ -381,7 +392,10 @@ class ModernToHandshake:
         if state is not None and state in self._held:
             await self._resume_held(message, state)
             return
-        await self._apply_log_level(meta, init)
+        level = meta.get(eras.LOG_LEVEL_KEY)
+        if isinstance(level, str) and level in eras.LOG_LEVELS:
+            self._levels[message.id] = level
+        await self._apply_log_level(init)
         params = eras.strip_modern_meta(message.params)
         body = {**message.body}
         if params is None:
@@ -391,7 +405,16 @@ class ModernToHandshake:
         self._methods[message.id] = method
         if method in eras.MRTR_METHODS:
             self._calls.append(message.id)
-        await self._inner.send(jsonrpc.from_obj(body))
+        if isinstance(self._inner, StreamableUpstream):
+            # Server requests for this call arrive on its own response stream: they belong to it.
+            call_id = message.id
+
+            async def route(reply: Message) -> None:
+                await self.from_upstream(reply, call_id)
+
+            await self._inner.send(jsonrpc.from_obj(body), deliver=route)
+        else:
+            await self._inner.send(jsonrpc.from_obj(body))
 
     async def _client_notification(self, message: Message) -> None:
         assert self._inner is not None
@@ -421,9 +444,10 @@ class ModernToHandshake:
 
         self._tg.start_soon(run)
 
-    async def _apply_log_level(self, meta: dict[str, Any], init: dict[str, Any]) -> None:
-        level = meta.get(eras.LOG_LEVEL_KEY)
-        if not isinstance(level, str) or level == self._log_level:
+    async def _apply_log_level(self, init: dict[str, Any]) -> None:
+        """One process-wide `logging/setLevel` upstream: the lowest level any request in flight asked for."""
+        level = eras.lowest_log_level(self._levels.values())
+        if level is None or level == self._log_level:
             return
         if "logging" not in (init.get("capabilities") or {}):
             return
@@ -470,12 +494,12 @@ class ModernToHandshake:
     # ------------------------------------------------------------------------------------------
     # Server → client
 
-    async def from_upstream(self, message: Message) -> None:
-        """Where the inner transport delivers everything the server sends."""
+    async def from_upstream(self, message: Message, call_id: object = None) -> None:
+        """Where the inner transport delivers what the server sends (`call_id`: the call whose stream it was)."""
         if message.kind is Kind.RESPONSE:
             await self._server_response(message)
         elif message.kind is Kind.REQUEST:
-            await self._server_request(message)
+            await self._server_request(message, call_id)
         elif message.kind is Kind.NOTIFICATION:
             await self._server_notification(message)
         else:
@@ -489,6 +513,7 @@ class ModernToHandshake:
             answer.done.set()
             return
         method = self._methods.pop(msg_id, None)
+        self._levels.pop(msg_id, None)
         if msg_id in self._calls:
             self._calls.remove(msg_id)
         client_id = self._redirect.pop(msg_id, msg_id)
@@ -500,13 +525,15 @@ class ModernToHandshake:
             body["error"] = eras.map_error_to_modern(body["error"])
         await self._deliver(jsonrpc.from_obj(body))
 
-    async def _server_request(self, message: Message) -> None:
+    async def _server_request(self, message: Message, call_id: object = None) -> None:
         assert self._inner is not None
         method = message.method or ""
         if method == "ping":
             await self._inner.send(jsonrpc.from_obj({"jsonrpc": "2.0", "id": message.id, "result": {}}))
             return
-        call_id = next((c for c in self._calls if not self._is_held(c)), None)
+        if call_id is None or call_id not in self._calls:
+            # Legacy SSE says nothing of which call asks: the oldest one not already waiting for input.
+            call_id = next((c for c in self._calls if not self._is_held(c)), None)
         if eras.capability_for_input_request(method) is None or call_id is None:
             error = {"code": jsonrpc.METHOD_NOT_FOUND, "message": f"{method} cannot reach the client now"}
             await self._inner.send(jsonrpc.from_obj({"jsonrpc": "2.0", "id": message.id, "error": error}))
@@ -534,4 +561,10 @@ class ModernToHandshake:
                     tagged = eras.tag_subscription(message.params, listen_id)
                     await self._deliver(jsonrpc.notification(method, tagged))
             return
+        if method == "notifications/message" and not self._log_wanted(message):
+            return  # no request in flight asked for messages at this level
         await self._deliver(message)
+
+    def _log_wanted(self, message: Message) -> bool:
+        level = message.params.get("level")
+        return any(eras.log_level_allows(level, threshold) for threshold in self._levels.values())

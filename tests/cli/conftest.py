@@ -32,3 +32,22 @@ def run_module(
     full_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, *extra, "-m", "mcp_sse_proxy", *args], env=full_env, cwd=cwd,
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """`main()` on the run path installs handlers on the root logger (writing to this test's captured
+    stderr); take them away afterwards so later tests do not log into a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    quiet = {name: logging.getLogger(name).level for name in ("httpx2", "httpcore2", "httpx", "httpcore")}
+    yield
+    for handler in list(root.handlers):
+        if handler not in saved[1]:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(saved[0])
+    for name, level in quiet.items():
+        logging.getLogger(name).setLevel(level)

@@ -17,11 +17,13 @@ and `resources/read` for any name or URI.
 Faults: `POST /_control` with `{"break": {"<method>": <count>}, "break_mode": "cut" | "end"}` makes the next
 `count` requests of that method get an SSE stream that breaks before the response: "cut" drops the connection
 mid-stream, "end" closes the stream cleanly without a response. `{"mismatch": {"<method>": <count>}}` answers
-the next `count` (-1: every) requests of that method with 400/-32020 whatever their headers. `GET /_control/log` returns `{"requests": [...],
+the next `count` (-1: every) requests of that method with 400/-32020 whatever their headers.
+`{"discover": "handshake-only" | "error-200"}` makes `server/discover` answer with a DiscoverResult listing
+only 2025-11-25, or with HTTP 200 and a -32603 error (both mean "handshake era" to a probing client). `GET /_control/log` returns `{"requests": [...],
 "disconnects": [...]}` (each request: `headers` with lowercase names, `body`, `status`; each disconnect: the
 JSON-RPC id whose stream the client closed). `POST /_control/reset` clears log and faults.
 
-Run as `python -m tests.servers.modern_recording_server [--port 0]`; prints `READY <port>`; endpoint `/mcp`.
+Run as `python -m tests.servers.strict_modern_server [--port 0]`; prints `READY <port>`; endpoint `/mcp`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from tests.servers.serving import serve_forever
 
 VERSION = "2026-07-28"
 PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
-SERVER_INFO = {"name": "modern-recording-server", "version": "1.0.0"}
+SERVER_INFO = {"name": "strict-modern-server", "version": "1.0.0"}
 HEADER_MISMATCH = -32020
 WAIT_LIMIT = 20.0
 
@@ -148,6 +150,7 @@ class State:
     breaks: dict[str, int] = field(default_factory=dict)
     break_mode: str = "cut"
     mismatches: dict[str, int] = field(default_factory=dict)
+    discover: str = "modern"
 
 
 class Broken(Exception):
@@ -201,6 +204,7 @@ class RecordingServer:
             state.breaks.update(switches.get("break") or {})
             state.break_mode = switches.get("break_mode", state.break_mode)
             state.mismatches.update(switches.get("mismatch") or {})
+            state.discover = switches.get("discover", state.discover)
         await _reply(send, 200, b"{}", "application/json")
 
     async def _mcp(self, entry: dict[str, Any], message: Any, receive: Receive, send: Send) -> None:
@@ -237,12 +241,23 @@ class RecordingServer:
             await self._wait_for_disconnect(msg_id, receive, send)
             return
         result = _result(method, params, entry["headers"])
+        if method == "server/discover" and self.state.discover == "error-200":
+            entry["status"] = 200
+            error = {"jsonrpc": "2.0", "id": msg_id, "error": {"code": -32603, "message": "discover failed"}}
+            await _reply(send, 200, json.dumps(error).encode(), "application/json")
+            return
+        if result is not None and method == "server/discover" and self.state.discover == "handshake-only":
+            result["supportedVersions"] = ["2025-11-25"]
         if result is None:
             await self._error(entry, send, 404, msg_id, -32601, f"Method not found: {method}")
             return
         entry["status"] = 200
-        reply = {"jsonrpc": "2.0", "id": msg_id, "result": result}
-        await _reply(send, 200, json.dumps(reply).encode(), "application/json")
+        await _reply(
+            send,
+            200,
+            json.dumps({"jsonrpc": "2.0", "id": msg_id, "result": result}).encode(),
+            "application/json",
+        )
 
     async def _error(
         self, entry: dict[str, Any], send: Send, status: int, msg_id: Any, code: int, text: str
@@ -388,9 +403,7 @@ async def _reply(send: Send, status: int, body: bytes, content_type: str = "text
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.servers.modern_recording_server", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m tests.servers.strict_modern_server", description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     serve_forever(RecordingServer(), args.port)
