@@ -477,6 +477,9 @@ async def polling_sdk_server(retry_ms: int) -> AsyncIterator[tuple[str, list[tup
 
     @mcp.tool(name="poll_slow", structured_output=False)
     async def poll_slow(ctx: Context, seconds: float = 1.0, steps: int = 4, closes: int = 1) -> str:
+        # The SDK writes the priming event (the id to resume from) as the stream starts; a close racing
+        # ahead of it would leave nothing to resume from, which a polling server must not do.
+        await anyio.sleep(0.2)
         for step in range(1, steps + 1):
             if step <= closes:
                 await ctx.close_sse_stream()
