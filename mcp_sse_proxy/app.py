@@ -60,9 +60,10 @@ async def serve(config: AppConfig, stdin_fd: int | None = None, stdout_fd: int |
     if len(config.profiles) == 1:
         relay = Relay(profile, to_client, os.environ)
     else:
-        from .aggregate.server import Aggregator
+        from .aggregate.server import Aggregator, Settings
 
-        relay = Aggregator(config.profiles, to_client, os.environ)
+        settings = Settings(grace=profile.aggregate_grace, page_size=profile.page_size or None)
+        relay = Aggregator(config.profiles, to_client, os.environ, settings=settings)
     fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
     async with anyio.create_task_group() as outer:
         outer.start_soon(writer.run)

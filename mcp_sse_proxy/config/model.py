@@ -56,6 +56,9 @@ class Profile:
     prefix: str | None = None
     lazy: bool = False
     max_name_length: int = 64
+    #: Aggregation (several profiles): how long initialize waits for profiles, and merged-list page size.
+    aggregate_grace: float = 2.0
+    page_size: int = 0
     #: The file the headers above were partly read from (already applied to `headers`); for --print-config.
     header_file: Path | None = None
     #: Where each value came from, e.g. {"url": "env ST_PROXY_SSE_URL"}; for --print-config and errors.

@@ -47,3 +47,14 @@ def test_aliases_equal_ignoring_case_are_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
         load("good", "GOOD2")
     assert any("same as profile 'good'" in p for p in caught.value.problems)
+
+
+def test_aggregation_settings_come_from_every_layer() -> None:
+    flags = [
+        FlagValue("profile", "good,other", "--profile"),
+        FlagValue("page_size", "5", "--page-size"),
+    ]
+    environ = {"ST_PROXY_AGGREGATE_GRACE": "0.5"}
+    config = load_config(flags, environ, [Document("/cfg/p.yaml", PROFILES)])
+    assert [(p.page_size, p.aggregate_grace) for p in config.profiles] == [(5, 0.5), (5, 0.5)]
+    assert load("good").profiles[0].page_size == 0  # default: one page
