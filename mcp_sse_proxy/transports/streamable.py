@@ -143,7 +143,10 @@ class StreamableUpstream:
         wanted = exchange.wanted
         headers = self._post_headers(exchange)
         had_session = "Mcp-Session-Id" in headers
-        read = None if wanted else self._profile.read_timeout
+        # A request's stream may stay silent for minutes; only the handshake and notifications get a read
+        # limit (a detection probe must not hang on a URL that accepts a POST and never answers).
+        short = not wanted or message.method in ("initialize", "server/discover")
+        read = self._profile.read_timeout if short else None
         timeout = httpx2.Timeout(self._profile.connect_timeout, read=read, write=self._profile.read_timeout)
         last_event_id: str | None = None
         try:
