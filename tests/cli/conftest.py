@@ -30,8 +30,15 @@ def run_module(
 ) -> subprocess.CompletedProcess[str]:
     """`python [extra] -m mcp_sse_proxy args` in a subprocess, the repository importable."""
     full_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, *extra, "-m", "mcp_sse_proxy", *args], env=full_env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, *extra, "-m", "mcp_sse_proxy", *args],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(autouse=True)

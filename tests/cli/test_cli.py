@@ -97,8 +97,9 @@ def test_missing_config_file(clean_env, tmp_path: Path, capsys) -> None:
     assert "nope.yaml: cannot read configuration file" in capsys.readouterr().err
 
 
-def test_config_files_from_the_environment_and_the_user_directory(clean_env, tmp_path: Path, capsys,
-                                                                   monkeypatch) -> None:
+def test_config_files_from_the_environment_and_the_user_directory(
+    clean_env, tmp_path: Path, capsys, monkeypatch
+) -> None:
     user_dir = Path(clean_env["XDG_CONFIG_HOME"]) / "mcp-sse-proxy"
     user_dir.mkdir(parents=True)
     (user_dir / "home.yaml").write_text("url: http://h/home\n")

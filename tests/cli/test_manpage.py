@@ -43,9 +43,15 @@ def test_man_page_lists_every_option_and_variable() -> None:
 def test_man_renders_the_page(tmp_path: Path) -> None:
     page = tmp_path / "mcp-sse-proxy.1"
     page.write_text(render_manpage())
-    result = subprocess.run(["man", str(page)], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "200"},
-                            stdin=subprocess.DEVNULL, cwd=tmp_path)
+    result = subprocess.run(
+        ["man", str(page)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "200"},
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     text = result.stdout.replace("\u2010", "-")
     assert "--sse-url" in text and "ST_PROXY_DEBUG_ENABLED" in text

@@ -58,16 +58,26 @@ def test_installed_command_from_another_directory(wheel: Path, tmp_path: Path) -
     # the installed copy validates with its own schema, not the source tree's
     bad = subprocess.run(
         [str(bindir / "mcp-sse-proxy"), "--print-config", "--sse-url", URL, "--lazy", "maybe"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     assert bad.returncode == 2 and "lazy (from flag --lazy): expected true or false" in bad.stderr
-    where = run([str(bindir / "python"), "-c", "import mcp_sse_proxy; print(mcp_sse_proxy.__file__)"],
-                cwd=elsewhere, env=env)
+    where = run(
+        [str(bindir / "python"), "-c", "import mcp_sse_proxy; print(mcp_sse_proxy.__file__)"],
+        cwd=elsewhere,
+        env=env,
+    )
     assert str(ROOT) not in where.stdout
 
     page = venv / "share" / "man" / "man1" / "mcp-sse-proxy.1"
     assert page.is_file()
     if shutil.which("man"):
-        shown = run(["man", "./" + page.name], cwd=page.parent,
-                    env={**env, "MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "200"})
+        shown = run(
+            ["man", "./" + page.name],
+            cwd=page.parent,
+            env={**env, "MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "200"},
+        )
         assert "ST_PROXY_SSE_URL" in shown.stdout

@@ -17,15 +17,18 @@ from mcp_sse_proxy.redaction import MASK, Redactor
 SECRET = "s3cr3t-value-123"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (f"token={SECRET}!", f"token={MASK}!"),
-    ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: {MASK}"),
-    ('{"authorization": "Bearer abc.def"}', f'{{"authorization": "{MASK}"}}'),
-    ("headers={'Proxy-Authorization': 'x y z'}", f"headers={{'Proxy-Authorization': '{MASK}'}}"),
-    ("sent Bearer eyJhbGciOi.J9-_x= to upstream", f"sent Bearer {MASK} to upstream"),
-    ("nothing to hide", "nothing to hide"),
-    ("the word authorization alone", "the word authorization alone"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"token={SECRET}!", f"token={MASK}!"),
+        ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: {MASK}"),
+        ('{"authorization": "Bearer abc.def"}', f'{{"authorization": "{MASK}"}}'),
+        ("headers={'Proxy-Authorization': 'x y z'}", f"headers={{'Proxy-Authorization': '{MASK}'}}"),
+        ("sent Bearer eyJhbGciOi.J9-_x= to upstream", f"sent Bearer {MASK} to upstream"),
+        ("nothing to hide", "nothing to hide"),
+        ("the word authorization alone", "the word authorization alone"),
+    ],
+)
 def test_redact(text: str, expected: str) -> None:
     assert Redactor([SECRET, "abc"]).redact(text) == expected
 
@@ -54,8 +57,9 @@ def test_every_handler_redacts_messages_arguments_and_tracebacks(
     tmp_path: Path, restore_root_logger, capsys
 ) -> None:
     stream = io.StringIO()
-    settings = LogSettings(level="info", log_file=tmp_path / "app.log", debug_enabled=True,
-                           debug_filename=Path("debug.log"))
+    settings = LogSettings(
+        level="info", log_file=tmp_path / "app.log", debug_enabled=True, debug_filename=Path("debug.log")
+    )
     configure_logging(settings, {SECRET}, stream=stream, log_dir=tmp_path / "logs")
     log = logging.getLogger("mcp_sse_proxy.test")
     log.info("connecting with %s", {"Authorization": f"Bearer {SECRET}"})
@@ -64,8 +68,11 @@ def test_every_handler_redacts_messages_arguments_and_tracebacks(
         raise RuntimeError(f"upstream refused {SECRET}")
     except RuntimeError:
         log.exception("failed")
-    outputs = {"stderr": stream.getvalue(), "log_file": (tmp_path / "app.log").read_text(),
-               "debug": (tmp_path / "logs" / "debug.log").read_text()}
+    outputs = {
+        "stderr": stream.getvalue(),
+        "log_file": (tmp_path / "app.log").read_text(),
+        "debug": (tmp_path / "logs" / "debug.log").read_text(),
+    }
     for name, text in outputs.items():
         assert SECRET not in text, name
         assert MASK in text, name

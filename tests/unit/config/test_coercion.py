@@ -11,30 +11,36 @@ from mcp_sse_proxy.config.schema import settings
 from .helpers import URL, flag, load
 
 
-@pytest.mark.parametrize(("name", "raw", "expected"), [
-    ("ping_interval", "2.5", 2.5),
-    ("ping_interval", " 3 ", 3.0),
-    ("reconnect_attempts", "7", 7),
-    ("tls_verify", "No", False),
-    ("lazy", "ON", True),
-    ("transport", "Streamable-HTTP", "streamable-http"),
-    ("log_level", "DEBUG", "debug"),
-    ("include_tools", "a*, b ,,c", ["a*", "b", "c"]),
-    ("include_tools", "", []),
-    ("ca_file", "", None),
-    ("prefix", "", None),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("ping_interval", "2.5", 2.5),
+        ("ping_interval", " 3 ", 3.0),
+        ("reconnect_attempts", "7", 7),
+        ("tls_verify", "No", False),
+        ("lazy", "ON", True),
+        ("transport", "Streamable-HTTP", "streamable-http"),
+        ("log_level", "DEBUG", "debug"),
+        ("include_tools", "a*, b ,,c", ["a*", "b", "c"]),
+        ("include_tools", "", []),
+        ("ca_file", "", None),
+        ("prefix", "", None),
+    ],
+)
 def test_coerce(name: str, raw: str, expected: object) -> None:
     assert coerce(settings()[name], raw) == expected
 
 
-@pytest.mark.parametrize(("name", "raw", "expected"), [
-    ("ping_interval", "soon", "expected a number"),
-    ("ping_interval", "nan", "expected a finite number"),
-    ("ping_interval", "inf", "expected a finite number"),
-    ("reconnect_attempts", "1.5", "expected an integer"),
-    ("tls_verify", "maybe", "expected true or false"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("ping_interval", "soon", "expected a number"),
+        ("ping_interval", "nan", "expected a finite number"),
+        ("ping_interval", "inf", "expected a finite number"),
+        ("reconnect_attempts", "1.5", "expected an integer"),
+        ("tls_verify", "maybe", "expected true or false"),
+    ],
+)
 def test_coerce_rejects(name: str, raw: str, expected: str) -> None:
     with pytest.raises(ValueError, match=expected):
         coerce(settings()[name], raw)
@@ -49,8 +55,9 @@ def test_coerced_values_are_then_validated_against_the_schema() -> None:
 def test_unknown_enum_value_names_the_choices() -> None:
     with pytest.raises(ConfigError) as info:
         load([flag("url", URL)], {"ST_PROXY_TRANSPORT": "websocket"})
-    assert ("transport (from env ST_PROXY_TRANSPORT): expected one of auto, sse, streamable-http, "
-            "got 'websocket'") in str(info.value)
+    assert (
+        "transport (from env ST_PROXY_TRANSPORT): expected one of auto, sse, streamable-http, got 'websocket'"
+    ) in str(info.value)
 
 
 def test_yaml_values_are_typed_by_yaml_not_coerced() -> None:
@@ -66,7 +73,10 @@ def test_integers_from_yaml_are_accepted_for_numbers_and_stored_as_float() -> No
 
 
 def test_lists_become_tuples_and_headers_a_plain_dict() -> None:
-    config = load([flag("profile", "p")], {}, {"/c/p.yaml": f"url: {URL}\ninclude_tools: [a, b]\n"
-                                                              "headers: {X-A: one1}\n"})
+    config = load(
+        [flag("profile", "p")],
+        {},
+        {"/c/p.yaml": f"url: {URL}\ninclude_tools: [a, b]\nheaders: {{X-A: one1}}\n"},
+    )
     assert config.profiles[0].include_tools == ("a", "b")
     assert config.profiles[0].headers == {"X-A": "one1"}

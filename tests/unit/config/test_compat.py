@@ -54,8 +54,10 @@ def test_debug_enabled_variable_false_words(raw: str) -> None:
 
 
 def test_debug_filename_and_ping_interval() -> None:
-    config = loaded(["--sse-url", URL, "--ping-interval", "12"],
-                    {"ST_PROXY_DEBUG_FILENAME": "proxy.log", "ST_PROXY_PING_INTERVAL": "99"})
+    config = loaded(
+        ["--sse-url", URL, "--ping-interval", "12"],
+        {"ST_PROXY_DEBUG_FILENAME": "proxy.log", "ST_PROXY_PING_INTERVAL": "99"},
+    )
     assert config.logging.debug_filename == Path("proxy.log")
     assert config.profiles[0].ping_interval == 12.0
     assert loaded(["--sse-url", URL], {"ST_PROXY_PING_INTERVAL": "0"}).profiles[0].ping_interval == 0.0

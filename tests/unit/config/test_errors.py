@@ -36,13 +36,19 @@ def test_every_broken_file_is_reported_at_once() -> None:
     assert "/b.yaml:1: expected a mapping of settings or 'profiles:'" in info.value.problems[1]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("profiles:\n  p: {}\nurl: x\n", "/c/f.yaml:3: a file with 'profiles:' holds nothing else (found 'url')"),
-    ("profiles: [a]\n", "/c/f.yaml:1: 'profiles:' must map profile names to settings"),
-    ("profiles:\n  p: [1]\n", "/c/f.yaml:2: profile 'p' must be a mapping of settings"),
-    ("url: a\nurl: b\n", "/c/f.yaml:2: 'url' is set twice in the same mapping (first at line 1)"),
-    ("1: a\n", "/c/f.yaml:1: keys must be plain strings"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "profiles:\n  p: {}\nurl: x\n",
+            "/c/f.yaml:3: a file with 'profiles:' holds nothing else (found 'url')",
+        ),
+        ("profiles: [a]\n", "/c/f.yaml:1: 'profiles:' must map profile names to settings"),
+        ("profiles:\n  p: [1]\n", "/c/f.yaml:2: profile 'p' must be a mapping of settings"),
+        ("url: a\nurl: b\n", "/c/f.yaml:2: 'url' is set twice in the same mapping (first at line 1)"),
+        ("1: a\n", "/c/f.yaml:1: keys must be plain strings"),
+    ],
+)
 def test_structure_errors(text: str, expected: str) -> None:
     assert problems([], {}, {"/c/f.yaml": text}) == expected
 
@@ -63,13 +69,16 @@ def test_unknown_profile_without_any_files() -> None:
 
 def test_unknown_key_names_file_line_and_suggests() -> None:
     message = problems([flag("profile", "p")], {}, {"/c/p.yaml": f"url: {URL}\nping_intervall: 3\n"})
-    assert message == ("profile 'p': ping_intervall (from file /c/p.yaml:2): unknown setting; "
-                       "did you mean 'ping_interval'?")
+    assert message == (
+        "profile 'p': ping_intervall (from file /c/p.yaml:2): unknown setting; did you mean 'ping_interval'?"
+    )
 
 
 def test_missing_url_says_how_to_set_it() -> None:
-    assert problems() == ("profile 'default': url: required but not set (set --sse-url, ST_PROXY_SSE_URL or "
-                          "'url:' in a profile)")
+    assert problems() == (
+        "profile 'default': url: required but not set (set --sse-url, ST_PROXY_SSE_URL or "
+        "'url:' in a profile)"
+    )
 
 
 def test_bad_url() -> None:
@@ -79,14 +88,17 @@ def test_bad_url() -> None:
 
 def test_wrong_type_names_the_env_var() -> None:
     message = problems([flag("url", URL)], {"ST_PROXY_MAX_CONCURRENCY": "0"})
-    assert message == ("profile 'default': max_concurrency (from env ST_PROXY_MAX_CONCURRENCY): "
-                       "expected a value >= 1, got 0")
+    assert message == (
+        "profile 'default': max_concurrency (from env ST_PROXY_MAX_CONCURRENCY): expected a value >= 1, got 0"
+    )
 
 
 def test_unknown_variable_is_an_error_with_a_suggestion() -> None:
     message = problems([flag("url", URL)], {"ST_PROXY_PING_INTERAVL": "5"})
-    assert message == ("profile 'default': ST_PROXY_PING_INTERAVL: unknown ST_PROXY_* variable; "
-                       "did you mean ST_PROXY_PING_INTERVAL?")
+    assert message == (
+        "profile 'default': ST_PROXY_PING_INTERAVL: unknown ST_PROXY_* variable; "
+        "did you mean ST_PROXY_PING_INTERVAL?"
+    )
 
 
 def test_all_problems_of_all_profiles_are_reported_together() -> None:
@@ -99,13 +111,16 @@ def test_all_problems_of_all_profiles_are_reported_together() -> None:
     assert "profile 'b': lazy (from file /c/x.yaml:3): expected true or false, got 3" in text
 
 
-@pytest.mark.parametrize("bad_header", [
-    {"flags": [flag("headers", f"Bad Name: {SECRET}")]},
-    {"environ": {"ST_PROXY_HEADERS": f"{SECRET}"}},
-    {"files": {"/c/p.yaml": f"url: {URL}\nheaders: {{X-A: [{SECRET}]}}\n"}},
-    {"files": {"/c/p.yaml": f"url: {URL}\nheaders: {{X-A: \"a\\n{SECRET}\"}}\n"}},
-    {"files": {"/c/p.yaml": f"url: {URL}\nheaders: {SECRET}\n"}},
-])
+@pytest.mark.parametrize(
+    "bad_header",
+    [
+        {"flags": [flag("headers", f"Bad Name: {SECRET}")]},
+        {"environ": {"ST_PROXY_HEADERS": f"{SECRET}"}},
+        {"files": {"/c/p.yaml": f"url: {URL}\nheaders: {{X-A: [{SECRET}]}}\n"}},
+        {"files": {"/c/p.yaml": f'url: {URL}\nheaders: {{X-A: "a\\n{SECRET}"}}\n'}},
+        {"files": {"/c/p.yaml": f"url: {URL}\nheaders: {SECRET}\n"}},
+    ],
+)
 def test_errors_never_echo_a_header_value(bad_header: dict) -> None:
     flags = [flag("url", URL), *bad_header.get("flags", [])]
     if "files" in bad_header:
@@ -119,5 +134,6 @@ def test_errors_never_echo_a_header_value(bad_header: dict) -> None:
 def test_env_and_flag_problems_name_the_selected_profiles() -> None:
     files = {"/c/x.yaml": "profiles:\n  a: {url: 'http://h/'}\n  b: {url: 'http://h/'}\n"}
     message = problems([flag("profile", "a,b"), flag("ping_interval", "soon")], {}, files)
-    assert message == ("profile 'a', 'b': ping_interval (from flag --ping-interval): expected a number, "
-                       "got 'soon'")
+    assert message == (
+        "profile 'a', 'b': ping_interval (from flag --ping-interval): expected a number, got 'soon'"
+    )

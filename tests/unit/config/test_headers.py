@@ -11,14 +11,17 @@ from mcp_sse_proxy.config.sources import parse_header_line
 from .helpers import URL, flag, load
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ("Authorization: Bearer abc", ("Authorization", "Bearer abc")),
-    ("Authorization:Bearer abc", ("Authorization", "Bearer abc")),
-    ("X-Key:abc", ("X-Key", "abc")),
-    ("  X-Key  :   spaced value  ", ("X-Key", "spaced value")),
-    ("X-Empty:", ("X-Empty", "")),
-    ("X-Url: http://a:b@c", ("X-Url", "http://a:b@c")),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Authorization: Bearer abc", ("Authorization", "Bearer abc")),
+        ("Authorization:Bearer abc", ("Authorization", "Bearer abc")),
+        ("X-Key:abc", ("X-Key", "abc")),
+        ("  X-Key  :   spaced value  ", ("X-Key", "spaced value")),
+        ("X-Empty:", ("X-Empty", "")),
+        ("X-Url: http://a:b@c", ("X-Url", "http://a:b@c")),
+    ],
+)
 def test_parse_header_line(line: str, expected: tuple[str, str]) -> None:
     assert parse_header_line(line) == expected
 
@@ -51,15 +54,20 @@ def test_single_header_variables() -> None:
 
 def test_headers_merge_by_name_case_insensitively_across_layers() -> None:
     files = {"/c/p.yaml": f"url: {URL}\nheaders:\n  authorization: from-file\n  X-Keep: kept\n"}
-    config = load([flag("profile", "p"), flag("headers", "Authorization: from-flag")],
-                  {"ST_PROXY_HEADERS": "X-Env: env1"}, files)
+    config = load(
+        [flag("profile", "p"), flag("headers", "Authorization: from-flag")],
+        {"ST_PROXY_HEADERS": "X-Env: env1"},
+        files,
+    )
     assert config.profiles[0].headers == {"X-Keep": "kept", "X-Env": "env1", "Authorization": "from-flag"}
     assert config.profiles[0].sources["headers.X-Keep"] == "file /c/p.yaml:4"
 
 
 def test_extended_profiles_merge_headers() -> None:
-    files = {"/c/p.yaml": f"profiles:\n  base: {{headers: {{X-A: a111, X-B: b111}}}}\n"
-                          f"  p: {{extends: base, url: '{URL}', headers: {{X-B: b222}}}}\n"}
+    files = {
+        "/c/p.yaml": f"profiles:\n  base: {{headers: {{X-A: a111, X-B: b111}}}}\n"
+        f"  p: {{extends: base, url: '{URL}', headers: {{X-B: b222}}}}\n"
+    }
     assert load([flag("profile", "p")], {}, files).profiles[0].headers == {"X-A": "a111", "X-B": "b222"}
 
 
@@ -84,7 +92,10 @@ def test_header_file_headers_rank_with_the_layer_naming_the_file() -> None:
         headers_files={"/secrets/h.txt": header_text},
     )
     assert config.profiles[0].headers == {
-        "Authorization": "Bearer from-file", "X-File": "f111", "X-Flag": "flag-wins", "X-Env": "e111",
+        "Authorization": "Bearer from-file",
+        "X-File": "f111",
+        "X-Flag": "flag-wins",
+        "X-Env": "e111",
     }
     assert config.profiles[0].sources["headers.X-File"] == "header-file /secrets/h.txt:4"
 
@@ -108,13 +119,16 @@ def test_header_file_problems() -> None:
 
 
 def test_header_values_and_credentials_are_secrets() -> None:
-    config = load([flag("url", URL), flag("headers", "Authorization: Bearer tok-123456"),
-                   flag("headers", "X-Key: k")])
+    config = load(
+        [flag("url", URL), flag("headers", "Authorization: Bearer tok-123456"), flag("headers", "X-Key: k")]
+    )
     assert {"Bearer tok-123456", "tok-123456", "k"} <= config.secrets
 
 
 def test_forwarded_env_values_and_url_passwords_are_secrets() -> None:
-    config = load([flag("url", "http://user:pw-9876@127.0.0.1/sse"), flag("env_prefixes", "GH_")],
-                  {"GH_TOKEN": "ghp_abcdef", "OTHER": "not-secret"})
+    config = load(
+        [flag("url", "http://user:pw-9876@127.0.0.1/sse"), flag("env_prefixes", "GH_")],
+        {"GH_TOKEN": "ghp_abcdef", "OTHER": "not-secret"},
+    )
     assert {"ghp_abcdef", "pw-9876"} <= config.secrets
     assert "not-secret" not in config.secrets

@@ -16,16 +16,22 @@ from .helpers import URL, flag, load
 
 #: Settings with their own tests (headers merge by name; header_file reads a file).
 SPECIAL = {"headers", "header_file", "extends"}
-LOGGING = {"log_level": "level", "log_file": "log_file", "debug_enabled": "debug_enabled",
-           "debug_filename": "debug_filename"}
+LOGGING = {
+    "log_level": "level",
+    "log_file": "log_file",
+    "debug_enabled": "debug_enabled",
+    "debug_filename": "debug_filename",
+}
 
 
 def samples(setting: Setting) -> list[tuple[Any, str, Any]]:
     """Three distinct values as (YAML value, env/flag string, expected effective value), none the default."""
     kind = setting.main_type
     if setting.name == "url":
-        return [(f"http://127.0.0.1:{p}/sse", f"http://127.0.0.1:{p}/sse", f"http://127.0.0.1:{p}/sse")
-                for p in (8001, 8002, 8003)]
+        return [
+            (f"http://127.0.0.1:{p}/sse", f"http://127.0.0.1:{p}/sse", f"http://127.0.0.1:{p}/sse")
+            for p in (8001, 8002, 8003)
+        ]
     if setting.choices:
         others = [c for c in setting.choices if c != setting.default]
         picks = [others[0], others[-1], others[0]] if len(others) < 3 else others[:3]
@@ -125,7 +131,9 @@ def test_a_file_profile_named_default_is_the_base_of_the_anonymous_one() -> None
 
 
 def test_env_and_flags_apply_to_every_selected_profile() -> None:
-    files = {"/cfg/a.yaml": "profiles:\n  a: {url: 'http://127.0.0.1:1/sse'}\n  b: {url: 'http://127.0.0.1:2/sse'}\n"}
+    files = {
+        "/cfg/a.yaml": "profiles:\n  a: {url: 'http://127.0.0.1:1/sse'}\n  b: {url: 'http://127.0.0.1:2/sse'}\n"
+    }
     config = load([flag("profile", "a,b")], {"ST_PROXY_PING_INTERVAL": "4"}, files)
     assert [p.name for p in config.profiles] == ["a", "b"]
     assert [p.ping_interval for p in config.profiles] == [4.0, 4.0]
@@ -133,15 +141,19 @@ def test_env_and_flags_apply_to_every_selected_profile() -> None:
 
 
 def test_profile_selection_flags_win_over_env_and_keep_order_without_repeats() -> None:
-    files = {"/cfg/a.yaml": "profiles:\n  a: {url: 'http://h/a'}\n  b: {url: 'http://h/b'}\n  c: {url: 'http://h/c'}\n"}
+    files = {
+        "/cfg/a.yaml": "profiles:\n  a: {url: 'http://h/a'}\n  b: {url: 'http://h/b'}\n  c: {url: 'http://h/c'}\n"
+    }
     config = load([flag("profile", "c"), flag("profile", "a, c")], {"ST_PROXY_PROFILE": "b"}, files)
     assert [p.name for p in config.profiles] == ["c", "a"]
     assert [p.name for p in load([], {"ST_PROXY_PROFILE": "b,a"}, files).profiles] == ["b", "a"]
 
 
 def test_logging_comes_from_the_first_selected_profile() -> None:
-    files = {"/cfg/a.yaml": "profiles:\n  a: {url: 'http://h/a', log_level: debug}\n"
-                            "  b: {url: 'http://h/b', log_level: error}\n"}
+    files = {
+        "/cfg/a.yaml": "profiles:\n  a: {url: 'http://h/a', log_level: debug}\n"
+        "  b: {url: 'http://h/b', log_level: error}\n"
+    }
     assert load([flag("profile", "b,a")], {}, files).logging.level == "error"
     assert load([flag("profile", "a,b")], {}, files).logging.level == "debug"
 
@@ -152,8 +164,10 @@ def test_first_definition_in_search_order_wins() -> None:
 
 
 def test_relative_paths_in_a_file_are_resolved_against_its_directory() -> None:
-    files = {"/etc/proxy/p.yaml": f"url: {URL}\nca_file: certs/ca.pem\nclient_cert: ~/me.pem\n"
-                                  "debug_filename: debug.log\n"}
+    files = {
+        "/etc/proxy/p.yaml": f"url: {URL}\nca_file: certs/ca.pem\nclient_cert: ~/me.pem\n"
+        "debug_filename: debug.log\n"
+    }
     config = load([flag("profile", "p")], {"HOME": "/home/me"}, files)
     assert config.profiles[0].ca_file == Path("/etc/proxy/certs/ca.pem")
     assert config.profiles[0].client_cert == Path("/home/me/me.pem")

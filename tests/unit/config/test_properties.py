@@ -65,4 +65,3 @@ def test_header_merge_is_case_insensitive_last_writer_wins(layers: list[dict[str
         last_index = max(i for i, _ in holders)
         spelled = [k for k in layers[last_index] if k.lower() == name][-1]
         assert merged[spelled].source == f"l{last_index}"
-

@@ -12,8 +12,10 @@ from .helpers import URL, flag, load
 
 
 def test_print_config_reads_back_with_secrets_masked() -> None:
-    flags = [flag("url", "http://me:pass-word@127.0.0.1/sse"),
-             flag("headers", "Authorization: Bearer tok-42xx")]
+    flags = [
+        flag("url", "http://me:pass-word@127.0.0.1/sse"),
+        flag("headers", "Authorization: Bearer tok-42xx"),
+    ]
     config = load(flags, {"ST_PROXY_PING_INTERVAL": "3"})
     text = render_config(config, version="9.9")
     assert "tok-42xx" not in text and "pass-word" not in text
@@ -29,12 +31,12 @@ def test_print_config_reads_back_with_secrets_masked() -> None:
 
 
 def test_list_profiles_shows_locations_extends_and_shadowing() -> None:
-    catalog = build_catalog([
-        Document("/a/x.yaml", f"profiles:\n  base: {{}}\n  x: {{extends: base, url: '{URL}'}}\n"),
-        Document("/b/x.yaml", f"url: {URL}\n"),
-    ])
+    catalog = build_catalog(
+        [
+            Document("/a/x.yaml", f"profiles:\n  base: {{}}\n  x: {{extends: base, url: '{URL}'}}\n"),
+            Document("/b/x.yaml", f"url: {URL}\n"),
+        ]
+    )
     assert render_profile_list(catalog) == (
-        "base\t/a/x.yaml:2\n"
-        "x\t/a/x.yaml:3\textends base\n"
-        "x\t/b/x.yaml:1\t(shadowed by /a/x.yaml:3)\n"
+        "base\t/a/x.yaml:2\nx\t/a/x.yaml:3\textends base\nx\t/b/x.yaml:1\t(shadowed by /a/x.yaml:3)\n"
     )
