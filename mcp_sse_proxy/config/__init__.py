@@ -25,7 +25,7 @@ from mcp_sse_proxy.config.merge import (
     plain_values,
 )
 from mcp_sse_proxy.config.model import AppConfig, LogSettings, Profile
-from mcp_sse_proxy.config.schema import settings, validate
+from mcp_sse_proxy.config.schema import ValidationMemo, settings, validate
 from mcp_sse_proxy.config.sources import (
     Document,
     FlagValue,
@@ -94,6 +94,7 @@ def load_config(
     documents: Sequence[Document] = (),
     *,
     read_text: Callable[[str], str] | None = None,
+    memo: ValidationMemo | None = None,
 ) -> AppConfig:
     """Merge defaults < profile YAML < `ST_PROXY_*` env < flags into a validated `AppConfig`.
 
@@ -119,7 +120,7 @@ def load_config(
     for name in selected or (ANONYMOUS_PROFILE,):
         try:
             values, sources = _effective_values(
-                name, catalog, env_layer, cli_layer, environ, read_text, is_explicit=bool(selected)
+                name, catalog, env_layer, cli_layer, environ, read_text, is_explicit=bool(selected), memo=memo
             )
         except ConfigError as exc:
             problems.extend(exc.problems)
@@ -178,6 +179,7 @@ def _effective_values(
     read_text: Callable[[str], str] | None,
     *,
     is_explicit: bool,
+    memo: ValidationMemo | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     if name in catalog.profiles:
         files = [file_layer(doc, environ) for doc in extends_chain(name, catalog.profiles)]
@@ -200,7 +202,7 @@ def _effective_values(
         problems.extend(header_problems)
     values, sources = plain_values(merged)
     problems = [f"profile {name!r}: {p}" for p in problems]
-    problems.extend(validate(values, profile=name, sources=sources))
+    problems.extend(validate(values, profile=name, sources=sources, memo=memo))
     if problems:
         raise ConfigError(problems)
     return values, sources
@@ -353,8 +355,10 @@ def read_documents(paths: Iterable[Path]) -> list[Document]:
 
 def load_config_from_system(flags: Sequence[FlagValue], environ: Mapping[str, str]) -> AppConfig:
     """`load_config` with the files found on disk and header files read from disk."""
+    from mcp_sse_proxy.config.memo import FileValidationMemo
+
     documents = read_documents(find_config_files(flags, environ))
-    return load_config(flags, environ, documents, read_text=_read_text)
+    return load_config(flags, environ, documents, read_text=_read_text, memo=FileValidationMemo.default())
 
 
 def _read_text(path: str) -> str:

@@ -8,12 +8,13 @@ parser, the env mapping, the man page and `--print-config` are all derived from 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 SCHEMA_RESOURCE = "schemas/profile.schema.json"
 ENV_PREFIX = "ST_PROXY_"
@@ -108,14 +109,45 @@ def env_index() -> dict[str, Setting]:
     return index
 
 
-def validate(instance: Mapping[str, Any], *, profile: str, sources: Mapping[str, str]) -> list[str]:
-    """Check one merged profile against the schema; one problem line per violation, no secret echoed."""
+class ValidationMemo(Protocol):
+    """Digests of merged profiles already found valid (against this very schema)."""
+
+    salt: bytes
+
+    def knows(self, digest: str) -> bool: ...
+
+    def add(self, digest: str) -> None: ...
+
+
+def instance_digest(instance: Mapping[str, Any], salt: bytes) -> str:
+    """A salted digest of a merged profile and the schema text: equal only for the same values and schema."""
+    canonical = json.dumps(dict(instance), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(salt + _read_schema_text().encode() + b"\0" + canonical.encode()).hexdigest()
+
+
+def validate(
+    instance: Mapping[str, Any],
+    *,
+    profile: str,
+    sources: Mapping[str, str],
+    memo: ValidationMemo | None = None,
+) -> list[str]:
+    """Check one merged profile against the schema; one problem line per violation, no secret echoed.
+
+    With `memo`, a profile already found valid is not checked again: importing jsonschema costs about as
+    much as the rest of the start-up, and a desktop client starts the proxy with the same settings each time.
+    """
+    digest = instance_digest(instance, memo.salt) if memo is not None else ""
+    if memo is not None and memo.knows(digest):
+        return []
     from jsonschema import Draft202012Validator  # imported here: costs ~50 ms and only this path needs it
 
     validator = Draft202012Validator(load_schema())
     problems = []
     for error in sorted(validator.iter_errors(dict(instance)), key=lambda e: list(map(str, e.absolute_path))):
         problems.append(_describe(error, profile=profile, sources=sources))
+    if memo is not None and not problems:
+        memo.add(digest)
     return problems
 
 
