@@ -132,7 +132,9 @@ class SseUpstream:
             except InvalidMessage as exc:
                 log.warning("skipping an SSE message that is not JSON-RPC: %s", exc.reason)
                 continue
+            del sse  # a large event's text is not kept alive while the next one is read
             await self._deliver(message)
+            del message
 
     async def send(self, message: Message) -> None:
         endpoint = self.endpoint

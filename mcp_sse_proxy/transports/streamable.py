@@ -332,7 +332,10 @@ class StreamableUpstream:
                 log.warning("skipping an SSE message that is not JSON-RPC: %s", exc.reason)
                 yield sse.id, None
                 continue
-            yield sse.id, reply
+            event_id = sse.id
+            del sse  # a large event's text is not kept alive while the next one is read
+            yield event_id, reply
+            del reply
 
     async def _resume(self, exchange: _Exchange, last_event_id: str | None) -> None:
         """GET with `Last-Event-ID` until the response arrives (2025-11-25 polling and dropped streams)."""
