@@ -31,11 +31,9 @@ class Upstream(Protocol):
         """Send one client (or proxy) message.
 
         Returns when the server has accepted it and, for a request answered on the POST itself, once its
-        response has been delivered. Raises `UpstreamError` subclasses for failures.
+        response has been delivered (a stream that ends without it raises `StreamLost`). Raises
+        `UpstreamError` subclasses for failures.
         """
 
     async def close(self) -> None:
         """End the session politely (bounded in time) and release connections."""
-
-    def expects_response_on_post(self, message: Message) -> bool:
-        """Whether a request's response is delivered before `send` returns (False: it comes later)."""

@@ -53,9 +53,6 @@ class SseUpstream:
         self._scope: anyio.CancelScope | None = None
         self.retry_ms: int | None = None
 
-    def expects_response_on_post(self, message: Message) -> bool:
-        return False
-
     async def open(self) -> None:
         await self.close_stream()
         self.endpoint = None
