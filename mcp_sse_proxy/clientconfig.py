@@ -20,7 +20,7 @@ from typing import Any
 
 from .config.model import AppConfig, Profile
 from .config.schema import ENV_PREFIX, HEADER_ENV_PREFIX, Setting, loader_options, settings
-from .redaction import MASK, MIN_SECRET_LENGTH
+from .redaction import MIN_SECRET_LENGTH, Redactor
 
 COMMAND = "mcp-sse-proxy"
 CLIENTS = ("claude-desktop", "cursor", "vscode", "windsurf", "claude-code", "generic")
@@ -331,10 +331,7 @@ def _secrets(config: AppConfig) -> set[str]:
 
 
 def _masked(launch: Launch, secrets: set[str]) -> Launch:
-    def mask(text: str) -> str:
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
+    mask = Redactor(secrets).mask_values
 
     return Launch(
         launch.command,

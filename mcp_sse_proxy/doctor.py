@@ -46,7 +46,7 @@ from .httpclient import build_client, ssl_context
 from .protocol import messages as jsonrpc
 from .protocol.messages import JsonId, Kind, Message
 from .protocol.urls import candidate_urls, display
-from .redaction import MASK, MIN_SECRET_LENGTH
+from .redaction import MIN_SECRET_LENGTH, Redactor
 from .transports import detect
 from .transports.base import Upstream
 
@@ -195,14 +195,11 @@ def profile_secrets(profile: Profile) -> set[str]:
 
 def mask_secrets(value: Any, secrets: Iterable[str]) -> Any:
     """`value` (a JSON-like structure) with every secret value inside its strings replaced by the mask."""
-    ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-    if not ordered:
-        return value
-    pattern = re.compile("|".join(map(re.escape, ordered)))
+    redactor = Redactor(secrets)  # the one place secret values are masked
 
     def walk(item: Any) -> Any:
         if isinstance(item, str):
-            return pattern.sub(MASK, item)
+            return redactor.mask_values(item)
         if isinstance(item, dict):
             return {walk(key): walk(inner) for key, inner in item.items()}
         if isinstance(item, list):

@@ -28,10 +28,13 @@ class Redactor:
         values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         self._secrets = re.compile("|".join(map(re.escape, values))) if values else None
 
+    def mask_values(self, text: str) -> str:
+        """`text` with every configured secret value replaced (credential patterns left as they are)."""
+        return self._secrets.sub(MASK, text) if self._secrets is not None else text
+
     def redact(self, text: str) -> str:
         """`text` with every secret value, Authorization header value and bearer token replaced."""
-        if self._secrets is not None:
-            text = self._secrets.sub(MASK, text)
+        text = self.mask_values(text)
         text = _AUTH_HEADER.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{MASK if m[4] else ''}", text)
         return _BEARER.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
 

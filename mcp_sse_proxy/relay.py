@@ -19,6 +19,7 @@ import anyio
 import httpx2
 from anyio.abc import TaskGroup
 
+from .awaited import AwaitedReplies
 from .config.model import Profile
 from .errors import SessionExpired, StreamLost, UpstreamError, UpstreamHTTPError, UpstreamUnavailable
 from .httpclient import REQUEST_WRITTEN, build_client
@@ -57,14 +58,6 @@ SHUTDOWN_GRACE = 2.0
 ORDER_WAIT = 2.0
 
 
-class _OwnCall:
-    __slots__ = ("done", "response")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.response: Message | None = None
-
-
 class Relay:
     """Relays one client to one upstream profile. `run()` returns when the client's input ends."""
 
@@ -81,7 +74,7 @@ class Relay:
         self._write = write
         self._pending = PendingTable(profile.request_timeout, profile.queue_timeout)
         self._ids = ProxyIds()
-        self._own: dict[str, _OwnCall] = {}
+        self._own = AwaitedReplies(self._ids)
         #: Ids of re-issued requests → the client's id they answer.
         self._aliases: dict[str, jsonrpc.JsonId] = {}
         self._queue: deque[Message] = deque()
@@ -105,7 +98,6 @@ class Relay:
         self._last_activity = 0.0
         self._tg: TaskGroup | None = None
         self._client: httpx2.AsyncClient | None = None
-        self.transport_name: str | None = None
 
     # ----------------------------------------------------------------------------------------------
     # Life cycle
@@ -131,7 +123,7 @@ class Relay:
 
     async def _shutdown(self) -> None:
         with anyio.move_on_after(SHUTDOWN_GRACE):
-            await self._wait_sent_requests()
+            await self._wait_for_answers()
         self._outbox_send.close()
         for entry in list(self._pending):
             await self._answer_error(entry, "the proxy is shutting down before the server answered")
@@ -139,7 +131,7 @@ class Relay:
             with anyio.move_on_after(SHUTDOWN_GRACE):
                 await self._upstream.close()
 
-    async def _wait_sent_requests(self) -> None:
+    async def _wait_for_answers(self) -> None:
         while len(self._pending):
             self._idle = anyio.Event()
             await self._idle.wait()
@@ -202,7 +194,8 @@ class Relay:
         entry = self._pending.get(request_id)
         if entry is None:
             return True
-        self._finish(entry)  # a late response for it is dropped
+        self._pending.pop(entry.id)  # a late response for it is dropped
+        self._idle.set()
         scope = entry.extra.get("scope")
         if isinstance(scope, anyio.CancelScope):
             # Close the request's response stream: its connection and concurrency slot are free at once,
@@ -354,10 +347,6 @@ class Relay:
         finally:
             self._idle.set()
 
-    def _finish(self, entry: Pending) -> None:
-        self._pending.pop(entry.id)
-        self._idle.set()
-
     # ----------------------------------------------------------------------------------------------
     # Upstream → client
 
@@ -371,10 +360,7 @@ class Relay:
                 if client_id is not None:
                     await self._on_upstream(message.with_id(client_id))
                     return
-                call = self._own.get(msg_id)  # type: ignore[arg-type]
-                if call is not None:
-                    call.response = message
-                    call.done.set()
+                self._own.resolve(message)
                 return
             if msg_id is None:
                 await self._write(message)
@@ -531,7 +517,6 @@ class Relay:
             await self._fail_message(first, _describe(exc))
             raise
         self._upstream = upstream
-        self.transport_name = upstream.name
         if not first_sent:
             self._queue.appendleft(first)
             if entry is not None:
@@ -614,19 +599,11 @@ class Relay:
         """A request of the proxy's own; its response never reaches the client."""
         upstream = self._upstream
         assert upstream is not None
-        own_id = self._ids.next()
-        call = _OwnCall()
-        self._own[own_id] = call
         try:
             with anyio.fail_after(timeout):
-                await upstream.send(jsonrpc.request(own_id, method, params))
-                await call.done.wait()
+                return await self._own.ask(upstream.send, method, params)
         except TimeoutError:
             raise UpstreamError(f"no answer to the proxy's {method} within {timeout:g} s") from None
-        finally:
-            self._own.pop(own_id, None)
-        assert call.response is not None
-        return call.response
 
     # ----------------------------------------------------------------------------------------------
     # Timers
@@ -668,6 +645,8 @@ class Relay:
     async def _keepalive(self) -> None:
         interval = self.profile.ping_interval
         while True:
+            # A deadline, not a poll: it moves with every message from the server, and fires only after
+            # `interval` seconds of silence.
             await anyio.sleep(max(0.0, self._last_activity + interval - anyio.current_time()))
             if anyio.current_time() - self._last_activity < interval:
                 continue

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from ..awaited import AwaitedReplies
 from ..errors import UpstreamError
 from ..protocol import eras
 from ..protocol import messages as jsonrpc
@@ -28,14 +29,6 @@ log = logging.getLogger("mcp_sse_proxy.bridge")
 
 MAX_INPUT_ROUNDS = eras.MAX_INPUT_ROUNDS
 LISTEN_RESTART_DELAY = 1.0
-
-
-class _Answer:
-    __slots__ = ("done", "message")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.message: Message | None = None
 
 
 class HandshakeToModern:
@@ -61,7 +54,7 @@ class HandshakeToModern:
         self._client_info: dict[str, Any] | None = None
         self._log_level: str | None = None
         self._subscriptions: dict[str, None] = {}
-        self._questions: dict[str, _Answer] = {}
+        self._questions = AwaitedReplies(self._ids)
         self._calls: dict[object, anyio.CancelScope] = {}
         self._listen_scope: anyio.CancelScope | None = None
 
@@ -76,10 +69,7 @@ class HandshakeToModern:
 
     async def send(self, message: Message) -> None:
         if message.kind is Kind.RESPONSE:
-            answer = self._questions.get(message.id) if isinstance(message.id, str) else None
-            if answer is not None:
-                answer.message = message
-                answer.done.set()
+            self._questions.resolve(message)
             return
         if message.kind is Kind.NOTIFICATION:
             await self._notification(message)
@@ -181,16 +171,8 @@ class HandshakeToModern:
         responses: dict[str, Any] = {}
 
         async def ask(key: str, method: str, params: dict[str, Any]) -> None:
-            question_id = self._ids.next()
-            answer = _Answer()
-            self._questions[question_id] = answer
-            try:
-                await self._deliver(jsonrpc.request(question_id, method, params))
-                await answer.done.wait()
-            finally:
-                self._questions.pop(question_id, None)
-            assert answer.message is not None
-            body = answer.message.body
+            answer = await self._questions.ask(self._deliver, method, params)
+            body = answer.body
             if "result" in body:
                 responses[key] = body["result"]
             else:
@@ -287,7 +269,7 @@ class ModernToHandshake:
         self.name = "handshake bridge"
         self.url = ""
         self._ids = ProxyIds()
-        self._own: dict[str, _Answer] = {}
+        self._own = AwaitedReplies(self._ids)
         self._lock = anyio.Lock()
         self._init_result: dict[str, Any] | None = None
         self._server_info: dict[str, Any] | None = None
@@ -350,21 +332,16 @@ class ModernToHandshake:
     async def _own_request(
         self, method: str, params: dict[str, Any] | None, *, probing: bool = False
     ) -> Message:
-        assert self._inner is not None
-        own_id = self._ids.next()
-        answer = _Answer()
-        self._own[own_id] = answer
-        try:
-            request = jsonrpc.request(own_id, method, params)
-            if probing and isinstance(self._inner, StreamableUpstream):
-                await self._inner.send(request, probing=True)
+        inner = self._inner
+        assert inner is not None
+
+        async def send(request: Message) -> None:
+            if probing and isinstance(inner, StreamableUpstream):
+                await inner.send(request, probing=True)
             else:
-                await self._inner.send(request)
-            await answer.done.wait()
-        finally:
-            self._own.pop(own_id, None)
-        assert answer.message is not None
-        return answer.message
+                await inner.send(request)
+
+        return await self._own.ask(send, method, params)
 
     # ------------------------------------------------------------------------------------------
     # Client → server
@@ -506,12 +483,9 @@ class ModernToHandshake:
             log.warning("dropping a JSON-RPC batch from the server: the client speaks 2026-07-28")
 
     async def _server_response(self, message: Message) -> None:
-        msg_id = message.id
-        if isinstance(msg_id, str) and msg_id in self._own:
-            answer = self._own[msg_id]
-            answer.message = message
-            answer.done.set()
+        if self._own.resolve(message):
             return
+        msg_id = message.id
         method = self._methods.pop(msg_id, None)
         self._levels.pop(msg_id, None)
         if msg_id in self._calls:

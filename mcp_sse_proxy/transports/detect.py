@@ -108,18 +108,14 @@ async def _initialize_or_bridge(
     The handshake is tried first (no extra round trip for the servers most people run); only when it is
     refused does a `server/discover` probe decide whether to bridge the eras.
     """
-    captured: list[Message] = []
-
-    async def capture(message: Message) -> None:
-        captured.append(message)
-
+    captured, capture = _collector()
     mismatch: TransportMismatch | None = None
     if profile.protocol != "modern":
         try:
             await streamable.send(first, probing=probing, deliver=capture)
         except TransportMismatch as exc:
             mismatch = exc
-        answer = next((m for m in captured if m.kind is Kind.RESPONSE and m.id == first.id), None)
+        answer = _response_to(captured, first)
         if mismatch is None and answer is not None and "result" in answer.body:
             for message in captured:
                 await deliver(message)
@@ -155,15 +151,11 @@ async def _modern_or_bridge(
     meta = eras.request_meta(first.params)
     if profile.protocol != "handshake":
         probe = first if first.method == "server/discover" else _discover_request(meta)
-        captured: list[Message] = []
-
-        async def capture(message: Message) -> None:
-            captured.append(message)
-
+        captured, capture = _collector()
         verdict = "handshake"
         try:
             await streamable.send(probe, probing=probing, deliver=capture)
-            answer = next((m for m in captured if m.kind is Kind.RESPONSE and m.id == probe.id), None)
+            answer = _response_to(captured, probe)
             verdict = eras.probe_verdict(200, answer.body if answer is not None else None)
         except TransportMismatch:
             pass
@@ -181,7 +173,22 @@ async def _modern_or_bridge(
     return bridge, False
 
 
+def _collector() -> tuple[list[Message], Deliver]:
+    """A list and a `deliver` that appends to it: the replies of an exchange the proxy reads itself."""
+    collected: list[Message] = []
+
+    async def collect(message: Message) -> None:
+        collected.append(message)
+
+    return collected, collect
+
+
+def _response_to(replies: list[Message], request: Message) -> Message | None:
+    return next((m for m in replies if m.kind is Kind.RESPONSE and m.id == request.id), None)
+
+
 def _discover_request(meta: dict[str, Any]) -> Message:
+    """A `server/discover` probe carrying the client's `_meta` keys where it has them, ours otherwise."""
     from .. import __version__
 
     probe_meta = {
@@ -198,29 +205,15 @@ def _discover_request(meta: dict[str, Any]) -> Message:
 
 async def _probe_discover(streamable: StreamableUpstream) -> tuple[dict[str, Any], str] | None:
     """(DiscoverResult, version to use) when the URL is a 2026-07-28 server; None when it is not."""
-    from .. import __version__
-
-    replies: list[Message] = []
-
-    async def capture(message: Message) -> None:
-        replies.append(message)
-
     version = eras.MODERN_VERSIONS[-1]
     for _attempt in range(2):
-        meta = {
-            eras.PROTOCOL_VERSION_KEY: version,
-            eras.CLIENT_CAPABILITIES_KEY: {},
-            eras.CLIENT_INFO_KEY: {"name": "mcp-sse-proxy", "version": __version__},
-        }
-        probe = jsonrpc.request(
-            f"mcp-sse-proxy-probe-{secrets.token_hex(4)}", "server/discover", {"_meta": meta}
-        )
-        replies.clear()
+        probe = _discover_request({eras.PROTOCOL_VERSION_KEY: version})
+        replies, capture = _collector()
         try:
             await streamable.send(probe, probing=True, deliver=capture)
         except TransportMismatch:
             return None
-        answer = next((m for m in replies if m.kind is Kind.RESPONSE and m.id == probe.id), None)
+        answer = _response_to(replies, probe)
         if answer is None:
             return None
         result = answer.body.get("result")

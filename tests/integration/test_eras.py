@@ -29,9 +29,9 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp.client.client import Client
-from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from tests.integration.clients import elicitation_callback, list_roots_callback, sampling_callback
 from tests.integration.conftest import (
     REPO_ROOT,
     FaultControl,
@@ -146,26 +146,6 @@ def servers() -> Iterator[Servers]:
 
 
 # ---- clients -------------------------------------------------------------------------------------------------
-
-
-async def sampling_callback(
-    context: ClientRequestContext, params: types.CreateMessageRequestParams
-) -> types.CreateMessageResult:
-    content = params.messages[0].content
-    text = content.text if isinstance(content, types.TextContent) else "?"
-    return types.CreateMessageResult(
-        role="assistant", content=types.TextContent(type="text", text=f"sampled:{text}"), model="test-model"
-    )
-
-
-async def elicitation_callback(
-    context: ClientRequestContext, params: types.ElicitRequestParams
-) -> types.ElicitResult:
-    return types.ElicitResult(action="accept", content={"answer": "yes"})
-
-
-async def list_roots_callback(context: ClientRequestContext) -> types.ListRootsResult:
-    return types.ListRootsResult(roots=[types.Root(uri="file:///workspace")])
 
 
 CALLBACKS: dict[str, Any] = {

@@ -16,11 +16,12 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
-from mcp.client.session import ClientRequestContext, ClientSession
+from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from tests.integration.clients import elicitation_callback, list_roots_callback, sampling_callback
 from tests.integration.conftest import FaultControl, RunningServer
 from tests.servers.sdk_server import LONG_TOOL_NAME, STATIC_RESOURCE_TEXT, big_text
 
@@ -36,26 +37,6 @@ STREAM_HEADERS = {"accept": "application/json, text/event-stream", "content-type
 
 
 # ---- helpers -------------------------------------------------------------------------------------------------
-
-
-async def sampling_callback(
-    context: ClientRequestContext, params: types.CreateMessageRequestParams
-) -> types.CreateMessageResult:
-    content = params.messages[0].content
-    text = content.text if isinstance(content, types.TextContent) else "?"
-    return types.CreateMessageResult(
-        role="assistant", content=types.TextContent(type="text", text=f"sampled:{text}"), model="test-model"
-    )
-
-
-async def elicitation_callback(
-    context: ClientRequestContext, params: types.ElicitRequestParams
-) -> types.ElicitResult:
-    return types.ElicitResult(action="accept", content={"answer": "yes"})
-
-
-async def list_roots_callback(context: ClientRequestContext) -> types.ListRootsResult:
-    return types.ListRootsResult(roots=[types.Root(uri="file:///workspace")])
 
 
 @asynccontextmanager

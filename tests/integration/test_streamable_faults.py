@@ -17,15 +17,9 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from tests.integration.clients import sampling_callback
 from tests.integration.conftest import FaultControl, running_server
-from tests.integration.test_streamable_relay import (
-    INIT_PARAMS,
-    raw_handshake,
-    read_nothing_for,
-    rpc,
-    sampling_callback,
-    text_of,
-)
+from tests.integration.test_streamable_relay import INIT_PARAMS, raw_handshake, read_nothing_for, rpc, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
 

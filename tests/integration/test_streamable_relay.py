@@ -22,10 +22,10 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from mcp.client.session import ClientRequestContext
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 
+from tests.integration.clients import elicitation_callback, list_roots_callback, sampling_callback
 from tests.integration.conftest import RawProxy, RunningServer
 from tests.servers.sdk_server import (
     STATIC_RESOURCE_TEXT,
@@ -61,26 +61,6 @@ INIT_PARAMS = {
 
 
 # ---- helpers shared with the other Streamable HTTP test modules ------------------------------------------------
-
-
-async def sampling_callback(
-    context: ClientRequestContext, params: types.CreateMessageRequestParams
-) -> types.CreateMessageResult:
-    content = params.messages[0].content
-    text = content.text if isinstance(content, types.TextContent) else "?"
-    return types.CreateMessageResult(
-        role="assistant", content=types.TextContent(type="text", text=f"sampled:{text}"), model="test-model"
-    )
-
-
-async def elicitation_callback(
-    context: ClientRequestContext, params: types.ElicitRequestParams
-) -> types.ElicitResult:
-    return types.ElicitResult(action="accept", content={"answer": "yes"})
-
-
-async def list_roots_callback(context: ClientRequestContext) -> types.ListRootsResult:
-    return types.ListRootsResult(roots=[types.Root(uri="file:///workspace")])
 
 
 def text_of(result: types.CallToolResult) -> str:
