@@ -201,7 +201,9 @@ class Relay:
             # Close the request's response stream: its connection and concurrency slot are free at once,
             # whether or not the server stops (a stateless server cannot act on the notification).
             scope.cancel()
-        if entry.extra.get("modern") and not getattr(self._upstream, "bridges_to_handshake", False):
+        if entry.extra.get("modern") and not (
+            self._upstream is not None and self._upstream.cancels_by_notification
+        ):
             return False  # 2026-07-28: closing the stream IS the cancellation; nothing is POSTed
         return entry.sent
 
@@ -397,7 +399,7 @@ class Relay:
         self._requeue_front(self._drain_outbox())
         log.warning("upstream session lost (%s); reconnecting", reason)
         upstream = self._upstream
-        if upstream is not None and upstream.name == "sse":
+        if upstream is not None and upstream.loses_in_flight_on_session_loss:
             # Legacy responses travel on the lost stream: nothing sent on it will be answered.
             assert self._tg is not None
             for entry in self._pending.sent_on(generation):
@@ -660,7 +662,9 @@ class Relay:
             except UpstreamError as exc:
                 log.warning("keepalive ping failed: %s", exc.reason)
                 upstream = self._upstream
-                if upstream is not None and (upstream.name == "sse" or isinstance(exc, UpstreamUnavailable)):
+                if upstream is not None and (
+                    upstream.loses_in_flight_on_session_loss or isinstance(exc, UpstreamUnavailable)
+                ):
                     await upstream.close()
                     self._session_lost(generation, f"the keepalive ping failed ({exc.reason})")
 

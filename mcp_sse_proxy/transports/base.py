@@ -1,11 +1,15 @@
-"""The interface every upstream transport offers the relay."""
+"""The interface every upstream transport offers the relay.
+
+What an upstream can do is declared here as attributes and methods, never discovered through its class,
+its display name or `getattr`: the relay core decides on these declarations alone.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from ..protocol.messages import Message
+from ..protocol.messages import JsonId, Message
 
 #: Called for every message the server sends, on whichever stream it arrives.
 Deliver = Callable[[Message], Awaitable[None]]
@@ -16,10 +20,16 @@ SessionLostCallback = Callable[[str], None]
 class Upstream(Protocol):
     """One connection to a remote MCP server, possibly spanning several server sessions."""
 
-    #: "sse" or "streamable-http", for logs and `--check`.
+    #: For logs and `--check` only ("sse", "streamable-http", "... via bridge"); never tested by code.
     name: str
     #: The URL messages are sent to (after detection).
     url: str
+    #: Answers travel on one shared stream (legacy SSE, or a bridge over it): when the session is lost,
+    #: no request sent on it will be answered, so the relay fails them at once instead of waiting.
+    loses_in_flight_on_session_loss: bool
+    #: A 2026-07-28 client's cancellation must be sent upstream as `notifications/cancelled` (the upstream
+    #: is a handshake-era server behind a bridge) rather than being the closing of the response stream.
+    cancels_by_notification: bool
 
     async def open(self) -> None:
         """Start a new server session's transport state (legacy: GET the stream and await `endpoint`).
@@ -34,6 +44,10 @@ class Upstream(Protocol):
         response has been delivered (a stream that ends without it raises `StreamLost`). Raises
         `UpstreamError` subclasses for failures.
         """
+
+    def forget(self, request_id: JsonId) -> None:
+        """The relay gave up on this request (client cancel or timeout): drop every per-call state kept
+        for it, so a later server request or answer is never tied to it. Unknown ids are ignored."""
 
     async def close(self) -> None:
         """End the session politely (bounded in time) and release connections."""

@@ -21,7 +21,7 @@ from ..errors import UpstreamError
 from ..protocol import eras
 from ..protocol import messages as jsonrpc
 from ..protocol.ids import ProxyIds
-from ..protocol.messages import Kind, Message
+from ..protocol.messages import JsonId, Kind, Message
 from .base import Deliver, Upstream
 from .streamable import StreamableUpstream
 
@@ -49,6 +49,8 @@ class HandshakeToModern:
         self._version = version
         self.name = "streamable-http (2026-07-28 via bridge)"
         self.url = inner.url
+        self.loses_in_flight_on_session_loss = False
+        self.cancels_by_notification = False
         self._ids = ProxyIds()
         self._client_capabilities: dict[str, Any] = {}
         self._client_info: dict[str, Any] | None = None
@@ -60,6 +62,9 @@ class HandshakeToModern:
 
     async def open(self) -> None:
         await self._inner.open()
+
+    def forget(self, request_id: JsonId) -> None:
+        """Nothing is kept per call here."""
 
     async def close(self) -> None:
         self._stop_listen()
@@ -284,10 +289,12 @@ class ModernToHandshake:
         self._levels: dict[object, str] = {}
         self._listens: dict[object, dict[str, Any]] = {}
 
+    #: Cancellation is a notification upstream (not a closed stream) through this bridge.
+    cancels_by_notification = True
+
     @property
-    def bridges_to_handshake(self) -> bool:
-        """Cancellation is a notification upstream (not a closed stream) through this bridge."""
-        return True
+    def loses_in_flight_on_session_loss(self) -> bool:
+        return self._inner is not None and self._inner.loses_in_flight_on_session_loss
 
     def attach(self, inner: Upstream) -> None:
         self._inner = inner
@@ -299,6 +306,9 @@ class ModernToHandshake:
         self._init_result = None  # a new server session: the handshake runs again before the next request
         self._log_level = None
         await self._inner.open()
+
+    def forget(self, request_id: JsonId) -> None:
+        """Nothing is kept per call here."""
 
     async def close(self) -> None:
         if self._inner is not None:

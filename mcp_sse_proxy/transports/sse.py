@@ -18,7 +18,7 @@ from ..errors import (
     UpstreamError,
     UpstreamHTTPError,
 )
-from ..protocol.messages import InvalidMessage, Message, parse
+from ..protocol.messages import InvalidMessage, JsonId, Message, parse
 from ..protocol.urls import display, resolve_endpoint
 from .base import Deliver, SessionLostCallback
 from .http import describe_status, event_source, is_event_stream, request_error, retry_after
@@ -33,6 +33,8 @@ class SseUpstream:
     """A legacy HTTP+SSE server. Each `open()` starts a new stream and so a new server session."""
 
     name = "sse"
+    loses_in_flight_on_session_loss = True
+    cancels_by_notification = True
 
     def __init__(
         self,
@@ -163,6 +165,9 @@ class SseUpstream:
         if self._scope is not None:
             self._scope.cancel()
             self._scope = None
+
+    def forget(self, request_id: JsonId) -> None:
+        """Nothing is kept per call here."""
 
     async def close(self) -> None:
         await self.close_stream()

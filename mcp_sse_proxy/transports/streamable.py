@@ -23,7 +23,15 @@ from ..errors import (
     UpstreamHTTPError,
 )
 from ..protocol.headers import ToolHeaderCache
-from ..protocol.messages import PROTOCOL_VERSION_META, InvalidMessage, Kind, Message, modern_version, parse
+from ..protocol.messages import (
+    PROTOCOL_VERSION_META,
+    InvalidMessage,
+    JsonId,
+    Kind,
+    Message,
+    modern_version,
+    parse,
+)
 from ..protocol.messages import request as jsonrpc_request
 from ..protocol.urls import display
 from .base import Deliver, SessionLostCallback
@@ -74,6 +82,8 @@ class StreamableUpstream:
     """A Streamable HTTP server at one URL. `open()` forgets the session so the next initialize starts one."""
 
     name = "streamable-http"
+    loses_in_flight_on_session_loss = False
+    cancels_by_notification = False
 
     def __init__(
         self,
@@ -432,6 +442,9 @@ class StreamableUpstream:
                     return
                 delay = (self._retry_ms or DEFAULT_RETRY_MS) / 1000
                 await anyio.sleep(min(delay * (2 ** max(0, failures - 1)), 30.0))
+
+    def forget(self, request_id: JsonId) -> None:
+        """Nothing is kept per call here."""
 
     async def close(self) -> None:
         self._stop_get_stream()
