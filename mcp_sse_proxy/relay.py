@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import Any
@@ -24,6 +23,7 @@ from .config.model import Profile
 from .errors import SessionExpired, StreamLost, UpstreamError, UpstreamHTTPError, UpstreamUnavailable
 from .httpclient import REQUEST_WRITTEN, build_client
 from .protocol import messages as jsonrpc
+from .protocol.backoff import backoff_delay
 from .protocol.envforward import inject_env, select_env
 from .protocol.ids import ProxyIds
 from .protocol.messages import Kind, Message
@@ -593,9 +593,9 @@ class Relay:
                 self._dispatch(message)
 
     def _backoff(self, failures: int) -> float:
-        base = self.profile.reconnect_initial_backoff * (2 ** (failures - 1))
-        capped = min(base, self.profile.reconnect_max_backoff)
-        return capped * (0.5 + random.random() / 2)
+        return backoff_delay(
+            failures, self.profile.reconnect_initial_backoff, self.profile.reconnect_max_backoff
+        )
 
     async def _own_request(self, method: str, params: dict[str, Any] | None, timeout: float) -> Message:
         """A request of the proxy's own; its response never reaches the client."""

@@ -17,7 +17,6 @@ the client's params); one that opens with a 2026-07-28 request (`_meta` protocol
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from .. import __version__
 from ..config.model import Profile
 from ..protocol import eras
 from ..protocol import messages as jsonrpc
+from ..protocol.backoff import backoff_delay
 from ..protocol.messages import InvalidMessage, JsonId, Kind, Message
 from .catalog import (
     CAPABILITY,
@@ -704,8 +704,7 @@ class Aggregator:
                 await member.check.wait()
 
     def _backoff(self, failures: int) -> float:
-        base = min(self.settings.retry_initial * 2 ** (failures - 1), self.settings.retry_max)
-        return base * (0.5 + random.random() / 2)
+        return backoff_delay(failures, self.settings.retry_initial, self.settings.retry_max)
 
     def _relay_state(self, member: Member, ready: bool, reason: str | None) -> None:
         """The relay of `member` reports its upstream ready or lost (called from inside the relay)."""

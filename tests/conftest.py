@@ -1,0 +1,48 @@
+"""Fixtures for every test directory: the anyio backend, and a HOME and XDG directories of each test's own.
+
+No test reads the developer's own profiles (`~/.config/mcp-sse-proxy/`) or writes the real user cache, log
+or data directories: every process a test starts inherits these variables from `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_ISOLATED = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")
+
+
+def _point_home_at(root: Path, setenv) -> None:
+    for name in _ISOLATED:
+        path = root / name.lower()
+        path.mkdir(parents=True, exist_ok=True)
+        setenv(name, str(path))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """For servers started by module- and session-scoped fixtures, before any test's own HOME exists."""
+    saved = {name: os.environ.get(name) for name in _ISOLATED}
+    _point_home_at(tmp_path_factory.mktemp("session-home"), os.environ.__setitem__)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test: a fresh HOME and XDG directories, restored afterwards."""
+    _point_home_at(tmp_path_factory.mktemp("home"), monkeypatch.setenv)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
