@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(effective: Any, as_json: bool) -> int:
-    from mcp_sse_proxy.doctor import run_check
+    from mcp_sse_proxy.check import run_check
     from mcp_sse_proxy.logs import configure_logging
 
     configure_logging(effective.logging, effective.secrets)
