@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mcp_sse_proxy.config.model import LogSettings
-from mcp_sse_proxy.redaction import RedactingFormatter, Redactor
+from mcp_sse_proxy.redaction import RedactingFormatter, Redactor, register_secret
 
 APP_NAME = "mcp-sse-proxy"
 DEFAULT_DEBUG_FILENAME = "mcp-sse-proxy-debug.log"
@@ -65,6 +65,9 @@ def configure_logging(
     stderr (or `stream`) gets records at `settings.level`; `log_file` gets the same; with
     `debug_enabled` the debug log gets every record. Returns the handlers installed.
     """
+    secrets = tuple(secrets)
+    for secret in secrets:
+        register_secret(secret)  # error texts built outside logging (answers to the client) mask them too
     redactor = Redactor(secrets)
     formatter = RedactingFormatter(_FORMAT, redactor=redactor)
     level = logging.getLevelName(settings.level.upper())

@@ -203,7 +203,15 @@ def _describe(error: Any, *, profile: str, sources: Mapping[str, str]) -> str:
     top = settings().get(path[0]) if path else None
     shown = ""
     if top is not None and not top.is_secret and isinstance(error.instance, str | int | float | bool):
-        shown = f", got {error.instance!r}"
+        from mcp_sse_proxy.redaction import mask_url
+
+        # A URL's userinfo and query values may hold a token.
+        value = (
+            mask_url(error.instance)
+            if top.kind == "url" and isinstance(error.instance, str)
+            else error.instance
+        )
+        shown = f", got {value!r}"
     return f"profile {profile!r}: {field}{where}: {_expected(error)}{shown}"
 
 

@@ -17,7 +17,7 @@ from mcp_sse_proxy.config.errors import ConfigError
 from mcp_sse_proxy.config.schema import ENV_PREFIX, HEADER_ENV_PREFIX, env_index, settings
 
 DEFAULT_SOURCE = "default"
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,7 @@ def parse_header_line(line: str) -> tuple[str, str]:
     name = name.strip()
     if not sep or not name:
         raise ValueError("expected 'Name: value'")
-    if not _HEADER_NAME.match(name):
+    if not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a valid header name")
     return name, value.strip()
 
