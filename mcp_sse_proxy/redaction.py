@@ -25,6 +25,11 @@ MIN_SECRET_LENGTH = 4
 # quoted value or line.
 _AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization)([\"']?\s*[:=]\s*)([\"']?)([^\"'\r\n]*)")
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*")
+# Headers whose values are credentials wherever they are printed: `Mcp-Session-Id: x`, httpcore's
+# `(b'mcp-session-id', b'x')`, JSON `"cookie": "x"`.
+_SECRET_HEADER = re.compile(
+    r"(?i)\b(mcp-session-id|set-cookie|cookie)(['\"]?\s*(?:[:=]|,\s*b?['\"])\s*['\"]?)([^'\"\r\n;,)\s]+)"
+)
 # In any http(s) URL of a text: the userinfo, and each query value (either may hold a token).
 _URL = re.compile(r"(?i)\bhttps?://[^\s\"'<>]+")
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@]*@")
@@ -104,6 +109,7 @@ class Redactor:
         """`text` with every secret value, URL credential, Authorization header value and bearer token replaced."""
         text = mask_urls(self.mask_values(text))
         text = _AUTH_HEADER.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{MASK if m[4] else ''}", text)
+        text = _SECRET_HEADER.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
         return _BEARER.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
 
 

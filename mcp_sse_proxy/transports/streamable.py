@@ -34,6 +34,7 @@ from ..protocol.messages import (
 )
 from ..protocol.messages import request as jsonrpc_request
 from ..protocol.urls import display
+from ..redaction import register_secret
 from .base import Deliver, SessionLostCallback
 from .http import describe_status, event_source, is_event_stream, is_json, request_error, retry_after
 
@@ -166,6 +167,7 @@ class StreamableUpstream:
                 if message.method == "initialize":
                     sid = resp.headers.get("mcp-session-id")
                     if sid:
+                        register_secret(sid)  # whoever holds it can act in our session: masked in every log
                         self.session_id = sid
                 status = resp.status_code
                 if status == 202 or (status == 200 and not wanted and not is_event_stream(resp)):
