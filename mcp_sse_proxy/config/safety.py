@@ -88,3 +88,66 @@ def problems(values: Mapping[str, Any], sources: Mapping[str, str], *, profile: 
         *url_problems(values, sources, profile=profile),
         *header_problems(values, sources, profile=profile),
     ]
+
+
+# ---- what a careful user wants to hear at start (and from --check) ------------------------------------------
+
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` (and names under it), 127.0.0.0/8 and ::1."""
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def credentials_of(profile: Any, environ: Mapping[str, str]) -> list[str]:
+    """What secret this profile sends upstream: headers, forwarded variables, OAuth (any `oauth*` setting)."""
+    found = []
+    if profile.headers:
+        found.append("headers " + ", ".join(sorted(profile.headers)))
+    prefixes = tuple(p for p in profile.env_prefixes if p)
+    forwarded = sorted(name for name in environ if prefixes and name.startswith(prefixes))
+    if forwarded:
+        found.append("forwarded variables " + ", ".join(forwarded))
+    oauth = [name for name in getattr(profile, "__dataclass_fields__", {}) if name.startswith("oauth")]
+    if any(getattr(profile, name) for name in oauth):
+        found.append("OAuth tokens")
+    return found
+
+
+def cleartext_credentials(profile: Any, environ: Mapping[str, str]) -> str | None:
+    """A sentence when credentials would travel over plain http:// to a host that is not loopback."""
+    parts = urlsplit(profile.url)
+    if parts.scheme.lower() != "http" or is_loopback(parts.hostname or ""):
+        return None
+    sent = credentials_of(profile, environ)
+    if not sent:
+        return None
+    return (
+        f"profile {profile.name!r}: {'; '.join(sent)} would be sent over plain http:// to "
+        f"{parts.hostname}, where anyone on the path can read them; use https:// "
+        "(cleartext_credentials: error refuses to start)"
+    )
+
+
+def start_warnings(profiles: Any, environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """(warnings, errors) to report before relaying: TLS verification off, credentials over plain http."""
+    warnings: list[str] = []
+    errors: list[str] = []
+    for profile in profiles:
+        if not profile.tls_verify:
+            warnings.append(
+                f"profile {profile.name!r}: TLS certificate verification is off (tls_verify: false, from "
+                f"{profile.sources.get('tls_verify', '?')}): anyone on the path can pose as the server; "
+                "use --ca-file for a private CA instead"
+            )
+        cleartext = cleartext_credentials(profile, environ)
+        if cleartext is not None:
+            (errors if profile.cleartext_credentials == "error" else warnings).append(cleartext)
+    return warnings, errors
