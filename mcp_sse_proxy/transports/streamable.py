@@ -8,6 +8,7 @@ stream is resumed with `Last-Event-ID`; the optional GET stream carries server-i
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 
 import anyio
@@ -22,6 +23,7 @@ from ..errors import (
     UpstreamError,
     UpstreamHTTPError,
 )
+from ..protocol.envforward import select_env
 from ..protocol.headers import ToolHeaderCache
 from ..protocol.messages import (
     PROTOCOL_VERSION_META,
@@ -106,7 +108,7 @@ class StreamableUpstream:
         self._get_scope: anyio.CancelScope | None = None
         self._retry_ms: int | None = None
         #: Tool input schemas from every modern `tools/list` page, for the `Mcp-Param-*` headers.
-        self.tool_headers = ToolHeaderCache()
+        self.tool_headers = ToolHeaderCache(select_env(os.environ, profile.env_prefixes))
 
     async def open(self) -> None:
         self._stop_get_stream()

@@ -154,3 +154,40 @@ def test_unusable_urls_are_config_errors_naming_field_and_source(url: str, expec
     text = _problems(environ={"ST_PROXY_SSE_URL": url + "?token=tok-9z8y7x"})
     assert "url (from env ST_PROXY_SSE_URL)" in text and expected in text
     assert "tok-9z8y7x" not in text
+
+
+# ---- item 7: YAML alias expansion is bounded ----------------------------------------------------------------
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    items = ['  - &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    items += [f"  - &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return f"url: {URL}\ninclude_tools:\n" + "\n".join(items) + "\n"
+
+
+def test_an_alias_bomb_is_refused_without_building_it() -> None:
+    import tracemalloc
+
+    text = _alias_bomb()
+    assert len(text) < 600
+    tracemalloc.start()
+    try:
+        problems = _problems(flags=[flag("profile", "bomb")], files={"bomb.yaml": text})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "bomb.yaml:" in problems and "aliases expand to more than" in problems
+    assert peak < 20 * 1024 * 1024
+
+
+def test_a_self_referring_alias_is_refused() -> None:
+    problems = _problems(
+        flags=[flag("profile", "p")], files={"p.yaml": f"url: {URL}\ninclude_tools: &a [*a]\n"}
+    )
+    assert "refers to a value that contains it" in problems
+
+
+def test_ordinary_aliases_still_work() -> None:
+    text = f"profiles:\n  a:\n    url: {URL}\n    include_tools: &tools [x, y]\n  b:\n    url: {URL}\n    include_tools: *tools\n"
+    config = load(flags=[flag("profile", "a,b")], files={"two.yaml": text})
+    assert [p.include_tools for p in config.profiles] == [("x", "y"), ("x", "y")]
