@@ -156,11 +156,13 @@ def _typed(value: Any, *, secret: bool = False) -> Any:
 
 
 def _changes_security(name: str, value: Any) -> bool:
-    if name.startswith(_SECURITY_PREFIXES):
-        return True
-    if name not in SECURITY_SETTINGS:
+    """Whether `value` moves a security setting (an OAuth one included) away from its schema default."""
+    if name not in SECURITY_SETTINGS and not name.startswith(_SECURITY_PREFIXES):
         return False
-    default = settings()[name].default
+    setting = settings().get(name)
+    if setting is None:
+        return True
+    default = setting.default
     return type(value) is not type(default) or value != default
 
 
