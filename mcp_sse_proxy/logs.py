@@ -106,7 +106,7 @@ def configure_logging(
     """
     secrets = tuple(secrets)
     for secret in secrets:
-        register_secret(secret)  # error texts built outside logging (answers to the client) mask them too
+        register_secret(secret, lasting=True)  # error texts built outside logging mask them too
     redactor = Redactor(secrets)
     formatter = RedactingFormatter(_FORMAT, redactor=redactor)
     level = logging.getLevelName(settings.level.upper())

@@ -35,25 +35,41 @@ _URL = re.compile(r"(?i)\bhttps?://[^\s\"'<>]+")
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@]*@")
 _QUERY_VALUE = re.compile(r"([?&][^=&#]*=)[^&#]*")
 
+#: Secrets learnt while running (session ids, refreshed tokens) kept at most: the oldest go first. Those
+#: registered as `lasting` (the configuration's, an OAuth client secret) are always kept.
+MAX_LEARNT_SECRETS = 4096
+
 _lock = threading.Lock()
-_registered: set[str] = set()
+_lasting: set[str] = set()
+_learnt: dict[str, None] = {}  # insertion-ordered
 _generation = 0
 
 
-def register_secret(value: str) -> None:
-    """Mask `value` (and its escaped forms) in every log line and error text from now on."""
+def register_secret(value: str, *, lasting: bool = False) -> None:
+    """Mask `value` (and its escaped forms) in every log line and error text from now on.
+
+    `lasting` secrets (configured values) are never forgotten; others (a session id, an access token that
+    will be refreshed) are, once MAX_LEARNT_SECRETS newer ones have been registered.
+    """
     global _generation
     if len(value) < MIN_SECRET_LENGTH:
         return
     with _lock:
-        if value not in _registered:
-            _registered.add(value)
-            _generation += 1
+        if value in _lasting or (not lasting and value in _learnt):
+            return
+        if lasting:
+            _lasting.add(value)
+            _learnt.pop(value, None)
+        else:
+            _learnt[value] = None
+            while len(_learnt) > MAX_LEARNT_SECRETS:
+                del _learnt[next(iter(_learnt))]
+        _generation += 1
 
 
 def registered_secrets() -> frozenset[str]:
     with _lock:
-        return frozenset(_registered)
+        return frozenset(_lasting | _learnt.keys())
 
 
 def _forms(secret: str) -> set[str]:
@@ -94,7 +110,7 @@ class Redactor:
     def _pattern(self) -> re.Pattern[str] | None:
         if self._seen != _generation:
             with _lock:
-                values = self._own | _registered
+                values = self._own | _lasting | _learnt.keys()
                 self._seen = _generation
             forms = sorted({form for value in values for form in _forms(value)}, key=len, reverse=True)
             self._secrets = re.compile("|".join(map(re.escape, forms))) if forms else None

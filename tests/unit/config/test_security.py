@@ -191,3 +191,14 @@ def test_ordinary_aliases_still_work() -> None:
     text = f"profiles:\n  a:\n    url: {URL}\n    include_tools: &tools [x, y]\n  b:\n    url: {URL}\n    include_tools: *tools\n"
     config = load(flags=[flag("profile", "a,b")], files={"two.yaml": text})
     assert [p.include_tools for p in config.profiles] == [("x", "y"), ("x", "y")]
+
+
+def test_learnt_secrets_are_bounded_but_lasting_ones_stay() -> None:
+    from mcp_sse_proxy import redaction
+
+    redaction.register_secret("lasting-cfg-7e1", lasting=True)
+    for number in range(redaction.MAX_LEARNT_SECRETS + 10):
+        redaction.register_secret(f"session-{number:06d}")
+    known = redaction.registered_secrets()
+    assert "lasting-cfg-7e1" in known and "session-000000" not in known
+    assert f"session-{redaction.MAX_LEARNT_SECRETS + 9:06d}" in known
