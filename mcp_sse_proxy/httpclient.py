@@ -60,6 +60,16 @@ async def _trace_writes(request: httpx2.Request) -> None:
     request.extensions["trace"] = trace
 
 
+_CARRIED_AUTHORIZATION = "mcp_sse_proxy.carried_authorization"
+
+
+async def _carry_authorization(request: httpx2.Request) -> None:
+    """Put back the Authorization header httpx2 took off a redirect the policy allowed (same-site)."""
+    value = request.extensions.pop(_CARRIED_AUTHORIZATION, None)
+    if isinstance(value, str) and "authorization" not in request.headers:
+        request.headers["Authorization"] = value
+
+
 def _redirect_guard(profile: Profile) -> Callable[[httpx2.Response], Awaitable[None]]:
     """A response hook refusing, before httpx2 follows it, any redirect the profile's policy does not allow."""
     policy = "same-site" if profile.redirects == "same-site" else "same-origin"
@@ -74,6 +84,10 @@ def _redirect_guard(profile: Profile) -> Callable[[httpx2.Response], Awaitable[N
             return  # httpx2 refuses to follow it and raises RemoteProtocolError
         refusal = redirect_refusal(str(source), str(target), policy)
         if refusal is None:
+            authorization = response.request.headers.get("authorization")
+            if authorization is not None and source.origin != target.origin:
+                # httpx2 drops Authorization on another origin; `redirects: same-site` trusts this one.
+                response.request.extensions[_CARRIED_AUTHORIZATION] = authorization
             return
         log.warning("%s", refusal)
         raise RedirectRefused(refusal, status=response.status_code)
@@ -126,7 +140,7 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
         max_keepalive_connections=min(profile.max_concurrency + 4, 64),
     )
     hooks: dict[str, list[Callable[..., Awaitable[None]]]] = {
-        "request": [_trace_writes],
+        "request": [_trace_writes, _carry_authorization],
         "response": [_redirect_guard(profile)],
     }
     if profile.use_env_proxy and _proxy_configured(os.environ):

@@ -123,9 +123,12 @@ async def test_same_site_setting_allows_another_port_on_the_same_host(
         redirect={"to": other_origin.base_url, "status": 307, "http_method": "POST", "count": -1}
     )
     args = ("--transport", "streamable-http", "--header", SECRET_HEADER, "--redirects", "same-site")
+    args += ("--header", "Authorization: Bearer tok-5e6f7a8b")
     async with raw_proxy(fault_server.mcp_url, *args) as proxy:
         await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
         answer = await proxy.read_message(timeout=15)
         assert "result" in answer
     received = await other_origin.rpc_requests("initialize")
     assert received and received[0]["headers"]["x-api-key"] == SECRET_VALUE
+    # The user trusts the site: Authorization goes along too (httpx2 alone would drop it).
+    assert received[0]["headers"]["authorization"] == "Bearer tok-5e6f7a8b"
