@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.doctor.conftest import REPO_ROOT
+from tests.doctor.conftest import REPO_ROOT, make_self_signed
 from tests.integration.conftest import RunningServer, running_server
 
 pytestmark = pytest.mark.integration
@@ -65,3 +66,34 @@ def test_check_refuses_a_cross_origin_redirect_and_sends_nothing_there(
     assert "redirected" in text and f"{first.base_url}/mcp" in text and f"{second.base_url}/mcp" in text
     assert SECRET not in text and SECRET not in stderr
     assert _control(second, "/_control/log")["requests"] == []
+
+
+def test_check_refuses_a_redirect_from_https_to_plain_http(
+    two_origins: tuple[RunningServer, RunningServer], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _, plain = two_origins
+    certificate = make_self_signed(tmp_path_factory.mktemp("tls"))
+    tls_args = ("--certfile", str(certificate.certfile), "--keyfile", str(certificate.keyfile))
+    with running_server("tests.servers.fault_server", "", *tls_args) as secure:
+        base = f"https://127.0.0.1:{secure.port}"
+        with httpx2.Client(
+            base_url=base, timeout=10.0, verify=ssl.create_default_context(cafile=str(certificate.certfile))
+        ) as client:
+            client.post(
+                "/_control", json={"redirect": {"to": plain.base_url, "count": -1}}
+            ).raise_for_status()
+        _control(plain, "/_control/reset", {})
+        args = (
+            "--sse-url",
+            base + "/mcp",
+            "--ca-file",
+            str(certificate.certfile),
+            "--header",
+            f"X-K: {SECRET}",
+        )
+        status, document, stderr = _check(*args)
+    assert status == 1
+    text = json.dumps(document)
+    assert "from https to plain http" in text and plain.base_url in text
+    assert SECRET not in text and SECRET not in stderr
+    assert _control(plain, "/_control/log")["requests"] == []

@@ -16,8 +16,8 @@ Control API (JSON over HTTP on the same port; never logged):
   on the legacy SSE stream, or on the Streamable standalone GET stream (buffered until one is open).
 - `GET /_control/state` returns the live sessions with their log level, subscriptions and cancelled request ids.
 
-Run it as `python -m tests.servers.fault_server [--port 0]` (prints `READY <port>`), or in-process with
-`async with running_fault_server() as (server, base_url): ...`.
+Run it as `python -m tests.servers.fault_server [--port 0] [--certfile PEM --keyfile KEY]` (prints `READY <port>`;
+https with a certificate), or in-process with `async with running_fault_server() as (server, base_url): ...`.
 """
 
 from __future__ import annotations
@@ -1006,9 +1006,11 @@ async def _serve_socket(server: Any, sock: socket.socket) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.servers.fault_server", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (announced as READY <port>)")
+    parser.add_argument("--certfile", help="serve https with this PEM certificate")
+    parser.add_argument("--keyfile", help="the private key of --certfile")
     args = parser.parse_args(argv)
     _quiet_deliberate_cuts()
-    serve_forever(FaultServer(), args.port)
+    serve_forever(FaultServer(), args.port, certfile=args.certfile, keyfile=args.keyfile)
 
 
 if __name__ == "__main__":
