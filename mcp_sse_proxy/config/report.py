@@ -28,9 +28,10 @@ _LOG_ATTRIBUTES = {
 def render_config(config: AppConfig, *, version: str) -> str:
     """The effective configuration of every selected profile and of logging, as commented YAML."""
     lines = [f"# mcp-sse-proxy {version}: effective configuration; secrets are shown as {MASK}", "profiles:"]
+    several = len(config.profiles) > 1
     for profile in config.profiles:
         lines.append(f"  {_key(profile.name)}:")
-        lines.extend(_profile_lines(profile))
+        lines.extend(_profile_lines(profile, several=several))
     lines.append("logging:")
     for key, attribute in _LOG_ATTRIBUTES.items():
         value = getattr(config.logging, attribute)
@@ -38,7 +39,14 @@ def render_config(config: AppConfig, *, version: str) -> str:
     return Redactor(config.secrets).redact("\n".join(lines)) + "\n"
 
 
-def _profile_lines(profile: Profile) -> list[str]:
+#: Flags and ST_PROXY_* variables apply to every selected profile: with several, each such line says so.
+EVERY_PROFILE = "; applies to every selected profile"
+
+
+def _profile_lines(profile: Profile, *, several: bool = False) -> list[str]:
+    def note(source: str) -> str:
+        return source + EVERY_PROFILE if several and source.startswith(("flag ", "env ")) else source
+
     lines = []
     for name, setting in settings().items():
         if setting.scope != "profile":
@@ -52,9 +60,9 @@ def _profile_lines(profile: Profile) -> list[str]:
             lines.append("    headers:")
             for header in value:
                 header_source = profile.sources.get(f"headers.{header}", source)
-                lines.append(f"      {_key(header)}: {_scalar(MASK)}  # {header_source}")
+                lines.append(f"      {_key(header)}: {_scalar(MASK)}  # {note(header_source)}")
             continue
-        lines.append(f"    {name}: {_scalar(value)}  # {source}")
+        lines.append(f"    {name}: {_scalar(value)}  # {note(source)}")
     return lines
 
 
