@@ -24,7 +24,7 @@ from mcp_sse_proxy.config.merge import (
     merge_layers,
     plain_values,
 )
-from mcp_sse_proxy.config.model import AppConfig, LogSettings, Profile
+from mcp_sse_proxy.config.model import LOG_KEYS, AppConfig, LogSettings, Profile
 from mcp_sse_proxy.config.schema import ValidationMemo, settings, validate
 from mcp_sse_proxy.config.sources import (
     Document,
@@ -274,7 +274,10 @@ def _log_settings(values: Mapping[str, Any], sources: Mapping[str, str]) -> LogS
         log_file=path("log_file"),
         debug_enabled=values["debug_enabled"],
         debug_filename=path("debug_filename"),
-        sources={key: sources[key] for key in ("log_level", "log_file", "debug_enabled", "debug_filename")},
+        debug_http=values["debug_http"],
+        trace_file=path("trace_file"),
+        trace_max_payload=values["trace_max_payload"],
+        sources={key: sources[key] for key in LOG_KEYS},
     )
 
 

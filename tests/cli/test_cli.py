@@ -26,7 +26,7 @@ def print_config(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
 def values_only(data: dict) -> dict:
     """The effective values, the profile renamed to 'p' (sources are comments, so not compared)."""
     (profile,) = data["profiles"].values()
-    return {"profile": profile, "logging": data["logging"]}
+    return {"profile": profile}
 
 
 def test_four_ways_to_give_the_url_agree(clean_env, tmp_path: Path, capsys, monkeypatch) -> None:
