@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mcp_sse_proxy import __version__
 
@@ -25,23 +25,75 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 DESCRIPTION = (
-    "A stdio MCP server that relays every message to a remote MCP server over HTTP: legacy HTTP+SSE or "
-    "Streamable HTTP, detected automatically. Desktop clients that only speak stdio launch it as a local "
-    "server. Settings come from command-line flags, ST_PROXY_* environment variables and YAML profiles, "
-    "in that order of precedence, over built-in defaults."
+    "A stdio MCP server that relays every message to a remote MCP server over HTTP (legacy HTTP+SSE or\n"
+    "Streamable HTTP, detected automatically), for clients that only launch local stdio servers.\n"
+    "Settings come from flags, ST_PROXY_* environment variables and YAML profiles, in that order."
 )
-EPILOG = (
-    "Precedence: flags > ST_PROXY_* environment > profile YAML (a profile's own keys over those it "
-    "extends) > defaults. Profiles are read from --config files, ST_PROXY_CONFIG files and *.yaml in the "
-    "user config directory (~/.config/mcp-sse-proxy on Linux). stdout carries only JSON-RPC; logs go to "
-    "stderr. Exit status: 0 success, 1 failure while running, 2 usage or configuration error."
-)
+USAGE = "%(prog)s (--sse-url URL | --profile NAME) [OPTIONS]"
+EPILOG = """examples:
+  # one server
+  mcp-sse-proxy --sse-url https://mcp.example.com/mcp --header 'Authorization: Bearer ${TOKEN}'
+  # everything from the environment (as a desktop client's "env" block would give it)
+  ST_PROXY_SSE_URL=http://127.0.0.1:8000/sse mcp-sse-proxy
+  # two profiles from ~/.config/mcp-sse-proxy/*.yaml behind one server (tools appear as work__x, notes__y)
+  mcp-sse-proxy --profile work,notes
+  # try the connection before adding it to a client
+  mcp-sse-proxy --profile work --check
 
-_GROUP_TITLES = {
-    "selection": "profiles and files",
-    "profile": "upstream settings (per profile)",
+Every flag has an ST_PROXY_* variable and a YAML key; the man page (man mcp-sse-proxy) and the README list
+them all. Exit status: 0 success, 1 failure while running, 2 usage or configuration error."""
+
+#: Option groups of --help, in order; each setting is placed by `_group_of`.
+_GROUPS = {
+    "connection": "connection",
+    "auth": "headers and auth",
+    "tls": "TLS and proxy",
+    "timeouts": "timeouts, limits and reconnect",
+    "aggregation": "tools and aggregation (several profiles)",
     "logging": "logging (process-wide; from the first selected profile)",
 }
+_GROUP_OF = {
+    "config": "connection",
+    "profile": "connection",
+    "url": "connection",
+    "transport": "connection",
+    "protocol": "connection",
+    "headers": "auth",
+    "header_file": "auth",
+    "env_prefixes": "auth",
+    "tls_verify": "tls",
+    "ca_file": "tls",
+    "client_cert": "tls",
+    "client_key": "tls",
+    "use_env_proxy": "tls",
+    "ping_interval": "timeouts",
+    "connect_timeout": "timeouts",
+    "read_timeout": "timeouts",
+    "request_timeout": "timeouts",
+    "queue_timeout": "timeouts",
+    "reconnect_attempts": "timeouts",
+    "reconnect_initial_backoff": "timeouts",
+    "reconnect_max_backoff": "timeouts",
+    "max_message_size": "timeouts",
+    "max_concurrency": "timeouts",
+    "include_tools": "aggregation",
+    "exclude_tools": "aggregation",
+    "prefix": "aggregation",
+    "lazy": "aggregation",
+    "max_name_length": "aggregation",
+    "aggregate_grace": "aggregation",
+    "page_size": "aggregation",
+}
+#: Action switches that mean something only with an action: switch → (its action's dest, its flag).
+_NEEDS_ACTION = {"json": ("check", "--check"), "env_only": ("print_client_config", "--print-client-config")}
+
+
+def _group_of(setting: Any) -> str:
+    if setting.scope == "logging":
+        return "logging"
+    if setting.name in _GROUP_OF:
+        return _GROUP_OF[setting.name]
+    return "auth" if "auth" in setting.name or "login" in setting.name else "connection"
 
 
 def _record_flag_action() -> type:
@@ -49,7 +101,10 @@ def _record_flag_action() -> type:
     import argparse
 
     class RecordFlag(argparse.Action):
-        """Appends a FlagValue for every occurrence, so the loader sees argv order and the spelling used."""
+        """Appends a FlagValue for every occurrence, so the loader sees argv order and the spelling used.
+
+        A boolean's `--no-NAME` spelling records false and takes no value.
+        """
 
         def __init__(
             self,
@@ -57,11 +112,9 @@ def _record_flag_action() -> type:
             dest: str,
             *,
             setting: str,
-            fixed: str | None = None,
             **kwargs: Any,
         ) -> None:
             self.setting = setting
-            self.fixed = fixed
             super().__init__(option_strings, dest, **kwargs)
 
         def __call__(
@@ -73,17 +126,24 @@ def _record_flag_action() -> type:
         ) -> None:
             from mcp_sse_proxy.config.sources import FlagValue
 
-            raw = self.fixed if self.fixed is not None else values
+            raw = values
+            if option_string is not None and option_string.startswith("--no-"):
+                if values is not self.const:
+                    parser.error(f"{option_string} takes no value (got {values!r})")
+                raw = "false"
             recorded = [*getattr(namespace, self.dest, []), FlagValue(self.setting, raw, option_string or "")]
             setattr(namespace, self.dest, recorded)
 
     return RecordFlag
 
 
-def _help(setting: Any) -> str:
-    parts = [setting.description.rstrip(".") + "."]
+def _help(setting: Any, *, full: bool) -> str:
+    description = setting.description.rstrip(".")
+    if not full:
+        description = description.split(". ", 1)[0]
+    parts = [description + "."]
     extra = []
-    if setting.env_names:
+    if full and setting.env_names:
         extra.append("env: " + ", ".join(setting.env_names))
     if setting.default not in (None, [], {}) and setting.scope != "selection":
         extra.append(f"default: {_default_text(setting.default)}")
@@ -100,33 +160,92 @@ def _default_text(value: Any) -> str:
     return str(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, one option per schema setting (plus `--no-NAME` for booleans)."""
+def _parser_class() -> type:
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        """An ArgumentParser whose errors are one line, with a suggestion for a misspelt option."""
+
+        def error(self, message: str) -> NoReturn:
+            self.exit(EXIT_CONFIG, f"{self.prog}: {_explained(message, self)}\n")
+
+    return Parser
+
+
+def _formatter_class() -> type:
+    import argparse
+    import shutil
+
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        """Wider help columns; a boolean's `--no-NAME` shown without a value."""
+
+        def __init__(self, prog: str) -> None:
+            width = min(shutil.get_terminal_size((100, 24)).columns, 110) - 2
+            super().__init__(prog, max_help_position=32, width=width)
+
+        def _format_action_invocation(self, action: argparse.Action) -> str:
+            if action.nargs == "?" and any(o.startswith("--no-") for o in action.option_strings):
+                shown = [o if o.startswith("--no-") else f"{o} [BOOL]" for o in action.option_strings]
+                return ", ".join(shown)
+            return super()._format_action_invocation(action)
+
+    return Formatter
+
+
+def _explained(message: str, parser: argparse.ArgumentParser) -> str:
+    """argparse's error message, reworded: unknown options get the closest known one."""
+    import difflib
+
+    prefix = "unrecognized arguments: "
+    if not message.startswith(prefix):
+        return f"{message} (see {PROG} --help)"
+    known = [option for action in parser._actions for option in action.option_strings]
+    parts = []
+    follows_unknown = False
+    for token in message.removeprefix(prefix).split():
+        name = token.split("=", 1)[0]
+        if follows_unknown and not name.startswith("-"):
+            follows_unknown = False
+            continue  # most likely the unknown option's value
+        follows_unknown = name.startswith("-") and "=" not in token
+        if not name.startswith("-"):
+            hint = "; a URL goes after --sse-url" if "://" in name else ""
+            parts.append(f"unexpected argument {token!r}{hint}")
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        parts.append(f"unknown option {name}{hint}")
+    return "; ".join(parts) + f" (see {PROG} --help)"
+
+
+def build_parser(*, full: bool = False) -> argparse.ArgumentParser:
+    """The argument parser, one option per schema setting (booleans also as `--no-NAME`).
+
+    `--help` shows each setting's first sentence; `full` (the man page) keeps every detail.
+    """
     import argparse
 
     from mcp_sse_proxy.config.schema import loader_options, settings
 
     record_flag = _record_flag_action()
 
-    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, allow_abbrev=False)
-    groups = {scope: parser.add_argument_group(title) for scope, title in _GROUP_TITLES.items()}
-    for setting in loader_options().values():
-        groups["selection"].add_argument(
-            *setting.flags,
-            action=record_flag,
-            setting=setting.name,
-            dest="flag_values",
-            default=argparse.SUPPRESS,
-            metavar=setting.metavar,
-            help=_help(setting),
-        )
-    for setting in settings().values():
+    parser = _parser_class()(
+        prog=PROG,
+        usage=USAGE,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        allow_abbrev=False,
+        formatter_class=_formatter_class(),
+    )
+    groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
+    for setting in (*loader_options().values(), *settings().values()):
         if not setting.flags:
             continue
-        group = groups.get(setting.scope, groups["profile"])
+        group = groups[_group_of(setting)]
         if setting.main_type == "boolean":
             group.add_argument(
                 *setting.flags,
+                f"--no-{setting.flags[0].removeprefix('--')}",
                 action=record_flag,
                 setting=setting.name,
                 dest="flag_values",
@@ -134,17 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
                 nargs="?",
                 const="true",
                 metavar="BOOL",
-                help=_help(setting),
-            )
-            group.add_argument(
-                f"--no-{setting.flags[0].removeprefix('--')}",
-                action=record_flag,
-                setting=setting.name,
-                fixed="false",
-                nargs=0,
-                dest="flag_values",
-                default=argparse.SUPPRESS,
-                help=f"Same as {setting.flags[0]}=false.",
+                help=_help(setting, full=full),
             )
         else:
             group.add_argument(
@@ -154,14 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
                 dest="flag_values",
                 default=argparse.SUPPRESS,
                 metavar=setting.metavar,
-                help=_help(setting),
+                help=_help(setting, full=full),
             )
     actions = parser.add_argument_group("actions (instead of running the proxy)")
     actions.add_argument(
         "--print-config",
         action="store_true",
-        help="Print the effective configuration of each selected profile as YAML, with the "
-        "source of every value and secrets masked, then exit.",
+        help="Print the effective configuration of each selected profile as a profile file (YAML), with "
+        "the source of every value and secrets masked, then exit.",
     )
     actions.add_argument(
         "--list-profiles",
@@ -198,7 +307,11 @@ def parse_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, list[FlagValue
 
     Raises SystemExit on a usage error or --help/--version, as argparse does.
     """
-    namespace = build_parser().parse_args(list(argv))
+    parser = build_parser()
+    namespace = parser.parse_args(list(argv))
+    for switch, (action, action_flag) in _NEEDS_ACTION.items():
+        if getattr(namespace, switch) and not getattr(namespace, action):
+            parser.error(f"--{switch.replace('_', '-')} works only with {action_flag}")
     return namespace, list(getattr(namespace, "flag_values", []))
 
 
@@ -222,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             catalog = config.build_catalog(config.read_documents(config.find_config_files(flags, environ)))
             sys.stdout.write(render_profile_list(catalog))
+            if not catalog.profiles:
+                sys.stderr.write(f"{PROG}: no profiles found in {config.searched_places(flags, environ)}\n")
             return EXIT_OK
         effective = config.load_config_from_system(flags, environ)
     except config.ConfigError as exc:

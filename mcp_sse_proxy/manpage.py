@@ -89,7 +89,7 @@ def render_manpage(parser: argparse.ArgumentParser | None = None) -> str:
     from argparse_manpage.manpage import Manpage
 
     page = Manpage(
-        parser or build_parser(),
+        parser or build_parser(full=True),
         _data={
             "project_name": PROG,
             "version": __version__,

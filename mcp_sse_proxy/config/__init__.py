@@ -55,6 +55,7 @@ __all__ = [
     "load_config",
     "load_config_from_system",
     "read_documents",
+    "searched_places",
     "selected_config_paths",
 ]
 
@@ -95,13 +96,15 @@ def load_config(
     *,
     read_text: Callable[[str], str] | None = None,
     memo: ValidationMemo | None = None,
+    searched: str = "",
 ) -> AppConfig:
     """Merge defaults < profile YAML < `ST_PROXY_*` env < flags into a validated `AppConfig`.
 
     `flags` are the parsed command-line occurrences (see `cli.parse_flags`), `environ` the whole process
     environment (also used for `${VAR}` and env forwarding), `documents` the profile files in search
-    order. `read_text(path)` reads a `header_file`; without it, naming one is an error. Raises ConfigError
-    with every problem found.
+    order. `read_text(path)` reads a `header_file`; without it, naming one is an error. `searched` says
+    where the files were looked for (for the message about an unknown profile). Raises ConfigError with
+    every problem found.
     """
     flag_layer, flag_profiles, _, flag_problems = read_flags(flags)
     env = read_environment(environ)
@@ -120,7 +123,15 @@ def load_config(
     for name in selected or (ANONYMOUS_PROFILE,):
         try:
             values, sources = _effective_values(
-                name, catalog, env_layer, cli_layer, environ, read_text, is_explicit=bool(selected), memo=memo
+                name,
+                catalog,
+                env_layer,
+                cli_layer,
+                environ,
+                read_text,
+                is_explicit=bool(selected),
+                memo=memo,
+                searched=searched,
             )
         except ConfigError as exc:
             problems.extend(exc.problems)
@@ -180,13 +191,15 @@ def _effective_values(
     *,
     is_explicit: bool,
     memo: ValidationMemo | None = None,
+    searched: str = "",
 ) -> tuple[dict[str, Any], dict[str, str]]:
     if name in catalog.profiles:
         files = [file_layer(doc, environ) for doc in extends_chain(name, catalog.profiles)]
     elif is_explicit:
+        where = f" in {searched}" if searched else ""
         raise ConfigError(
             [
-                f"profile {name!r}: not found; available: "
+                f"profile {name!r}: not found{where}; available: "
                 f"{', '.join(sorted(catalog.profiles)) or '(none: no profile files were found)'}"
             ]
         )
@@ -341,6 +354,13 @@ def find_config_files(flags: Sequence[FlagValue], environ: Mapping[str, str]) ->
     return ordered
 
 
+def searched_places(flags: Sequence[FlagValue], environ: Mapping[str, str]) -> str:
+    """Where `find_config_files` looks, in words: the named files, then the user config directory."""
+    named = [expand_home(p, environ) for p in selected_config_paths(flags, environ)]
+    places = [*named, f"*.yaml or *.yml in {user_config_dir()}"]
+    return ", ".join(places[:-1]) + f" and {places[-1]}" if len(places) > 1 else places[0]
+
+
 def read_documents(paths: Iterable[Path]) -> list[Document]:
     """Read each file; an unreadable one raises ConfigError naming it."""
     documents = []
@@ -361,7 +381,9 @@ def load_config_from_system(flags: Sequence[FlagValue], environ: Mapping[str, st
     from mcp_sse_proxy.config.memo import FileValidationMemo
 
     documents = read_documents(find_config_files(flags, environ))
-    return load_config(flags, environ, documents, read_text=_read_text, memo=FileValidationMemo.default())
+    memo = FileValidationMemo.default()
+    searched = searched_places(flags, environ)
+    return load_config(flags, environ, documents, read_text=_read_text, memo=memo, searched=searched)
 
 
 def _read_text(path: str) -> str:

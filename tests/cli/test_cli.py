@@ -64,7 +64,63 @@ def test_help_exits_zero(capsys) -> None:
 
 def test_usage_error_exits_two(capsys) -> None:
     assert main(["--no-such-flag"]) == 2
-    assert "unrecognized arguments" in capsys.readouterr().err
+    assert "unknown option --no-such-flag" in capsys.readouterr().err
+
+
+def test_a_misspelt_flag_gets_one_line_with_a_suggestion(capsys) -> None:
+    assert main(["--sse-ulr", URL, "--tls-verfy"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "usage:" not in err
+    assert "unknown option --sse-ulr; did you mean --sse-url?" in err
+    assert "unknown option --tls-verfy; did you mean --tls-verify?" in err
+
+
+def test_a_bare_url_is_explained(capsys) -> None:
+    assert main([URL]) == 2
+    assert "a URL goes after --sse-url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("switch", "action"), [("--json", "--check"), ("--env-only", "--print-client-config")]
+)
+def test_action_only_switches_without_their_action_are_errors(clean_env, capsys, switch, action) -> None:
+    assert main(["--sse-url", URL, switch]) == 2
+    assert f"{switch} works only with {action}" in capsys.readouterr().err
+
+
+def test_a_negated_boolean_takes_no_value(capsys) -> None:
+    assert main(["--sse-url", URL, "--no-lazy=yes", "--print-config"]) == 2
+    assert "--no-lazy takes no value" in capsys.readouterr().err
+
+
+def test_help_is_grouped_with_a_short_usage_line_and_examples(capsys) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "usage: mcp-sse-proxy (--sse-url URL | --profile NAME) [OPTIONS]"
+    for title in (
+        "connection:",
+        "headers and auth:",
+        "TLS and proxy:",
+        "timeouts, limits and reconnect:",
+        "tools and aggregation",
+        "logging (",
+        "actions (",
+        "examples:",
+    ):
+        assert f"\n{title}" in out, title
+    assert "mcp-sse-proxy --profile work --check" in out
+    assert "ST_PROXY_SSE_URL=" in out and "--profile work,notes" in out
+    assert "--tls-verify [BOOL], --no-tls-verify\n" in out
+
+
+def test_list_profiles_with_nothing_found_says_where_it_looked(clean_env, tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert main(["--config", str(empty), "--list-profiles"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    user_dir = Path(clean_env["XDG_CONFIG_HOME"]) / "mcp-sse-proxy"
+    assert f"no profiles found in {empty} and *.yaml or *.yml in {user_dir}" in captured.err
 
 
 def test_abbreviations_are_refused(capsys) -> None:
@@ -82,7 +138,9 @@ def test_unknown_profile_lists_available(clean_env, tmp_path: Path, capsys) -> N
     config = tmp_path / "set.yaml"
     config.write_text("profiles:\n  alpha: {url: 'http://h/'}\n  beta: {url: 'http://h/'}\n")
     assert main(["--config", str(config), "--profile", "gamma", "--print-config"]) == 2
-    assert "profile 'gamma': not found; available: alpha, beta" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"profile 'gamma': not found in {config} and *.yaml or *.yml in " in err
+    assert "; available: alpha, beta" in err
 
 
 def test_invalid_yaml_names_file_and_line(clean_env, tmp_path: Path, capsys) -> None:
