@@ -223,3 +223,9 @@ def test_version_and_print_config_stay_lean(clean_env, tmp_path: Path) -> None:
     printed = run_module(["--print-config", "--sse-url", URL], clean_env, tmp_path, "-X", "importtime")
     assert printed.returncode == 0
     assert not {"httpx2", "anyio", "mcp_sse_proxy.app"} & _imported(printed.stderr)
+
+
+def test_a_url_without_scheme_exits_two_naming_field_and_source(clean_env, capsys) -> None:
+    assert main(["--sse-url", "mcp.example.com/sse", "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert "url (from flag --sse-url): the URL must start with http:// or https://" in err
