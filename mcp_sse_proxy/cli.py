@@ -364,7 +364,13 @@ def _check(effective: Any, as_json: bool) -> int:
 
 
 def _client_config(effective: Any, client: str, env_only: bool, argv: list[str]) -> int:
-    from mcp_sse_proxy.clientconfig import ClientConfigError, client_config, config_location
+    from mcp_sse_proxy.clientconfig import (
+        ClientConfigError,
+        client_config,
+        config_location,
+        header_variables,
+        placeholder,
+    )
 
     try:
         text = client_config(effective, client, env_only, argv)
@@ -372,9 +378,21 @@ def _client_config(effective: Any, client: str, env_only: bool, argv: list[str])
         sys.stderr.write(f"{PROG}: {exc}\n")
         return EXIT_CONFIG
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stderr.write(f"Paste it into {config_location(client)}\n")
+    sys.stderr.write(f"{config_location(client)}\n")
     if "***" in text:
-        sys.stderr.write("Replace each *** with the real secret (or keep secrets in a header file).\n")
+        sys.stderr.write(
+            "Replace each *** with the real secret, or keep secrets in a file named by --header-file so "
+            "they stay out of the client's configuration.\n"
+        )
+    if not env_only:
+        missing = [var for var in header_variables(effective) if placeholder(var) in text]
+        if missing:
+            names = ", ".join(missing)
+            sys.stderr.write(
+                f"The headers use ${{{missing[0]}}}{' and more' if len(missing) > 1 else ''}: set {names} "
+                "in the entry's \"env\" to the real value, since clients start servers without your shell's "
+                "environment.\n"
+            )
     return EXIT_OK
 
 
@@ -386,6 +404,8 @@ def _run(effective: Any) -> int:
 
     configure_logging(effective.logging, effective.secrets)
     logger = logging.getLogger("mcp_sse_proxy")
+    if sys.stdin is not None and sys.stdin.isatty():
+        sys.stderr.write(waiting_notice())
     from mcp_sse_proxy.app import run  # the relay and httpx2 load only on this path
 
     try:
@@ -398,3 +418,13 @@ def _run(effective: Any) -> int:
     except Exception:  # the outermost boundary: report anything unexpected through the redacting log
         logger.exception("unexpected error")
         return EXIT_FAILURE
+
+
+def waiting_notice() -> str:
+    """What a person who started the proxy in a terminal reads: it waits for a client, not hanging."""
+    return (
+        f"{PROG}: waiting for an MCP client on stdin (JSON-RPC, one message per line); this command is "
+        "meant to be started by an MCP client (see --print-client-config).\n"
+        f"{PROG}: to try the connection to the server instead, run it again with --check; Ctrl-D or "
+        "Ctrl-C quits.\n"
+    )

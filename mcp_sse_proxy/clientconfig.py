@@ -149,7 +149,19 @@ def launch_spec(
     if env_only:
         return Launch(command, prefix, _profile_env(config))
     args, env = _portable_args(argv_profile_args, environ)
+    for variable in header_variables(config):
+        env.setdefault(variable, placeholder(variable))  # a client starts servers without the user's env
     return Launch(command, [*prefix, *args], env)
+
+
+def header_variables(config: AppConfig) -> list[str]:
+    """The `${VAR}` names the selected profiles' headers use: the entry's env must set each one."""
+    return list(dict.fromkeys(var for profile in config.profiles for var in profile.header_variables))
+
+
+def placeholder(variable: str) -> str:
+    """What the entry holds for a variable the user must fill in."""
+    return f"<value of {variable}>"
 
 
 # --------------------------------------------------------------------------------------------------------

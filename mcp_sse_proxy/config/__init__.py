@@ -23,6 +23,7 @@ from mcp_sse_proxy.config.merge import (
     file_layer,
     merge_layers,
     plain_values,
+    variables_in,
 )
 from mcp_sse_proxy.config.model import LOG_KEYS, AppConfig, LogSettings, Profile
 from mcp_sse_proxy.config.schema import ValidationMemo, settings, validate
@@ -122,7 +123,7 @@ def load_config(
     logging_values: tuple[dict[str, Any], dict[str, str]] | None = None
     for name in selected or (ANONYMOUS_PROFILE,):
         try:
-            values, sources = _effective_values(
+            values, sources, header_variables = _effective_values(
                 name,
                 catalog,
                 env_layer,
@@ -136,7 +137,7 @@ def load_config(
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        profiles.append(_profile(name, values, sources))
+        profiles.append(_profile(name, values, sources, header_variables))
         if logging_values is None:
             logging_values = (values, sources)
     if len(profiles) > 1:
@@ -192,7 +193,8 @@ def _effective_values(
     is_explicit: bool,
     memo: ValidationMemo | None = None,
     searched: str = "",
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, Any], dict[str, str], tuple[str, ...]]:
+    """The merged, validated values of one profile, their sources, and the `${VAR}` names its headers use."""
     if name in catalog.profiles:
         files = [file_layer(doc, environ) for doc in extends_chain(name, catalog.profiles)]
     elif is_explicit:
@@ -209,7 +211,10 @@ def _effective_values(
     problems: list[str] = []
     layers = _with_header_file(layers, read_text, environ, problems)
     merged = merge_layers(layers)
+    variables: tuple[str, ...] = ()
     if isinstance(merged.get("headers", Sourced({}, "")).value, dict):
+        texts = [item.value for item in merged["headers"].value.values() if isinstance(item.value, str)]
+        variables = tuple(dict.fromkeys(var for text in texts for var in variables_in(text)))
         expanded, header_problems = expand_headers(merged["headers"].value, environ)
         merged["headers"] = Sourced(expanded, merged["headers"].source)
         problems.extend(header_problems)
@@ -218,7 +223,7 @@ def _effective_values(
     problems.extend(validate(values, profile=name, sources=sources, memo=memo))
     if problems:
         raise ConfigError(problems)
-    return values, sources
+    return values, sources, variables
 
 
 def _with_header_file(
@@ -253,15 +258,17 @@ def _with_header_file(
     return layers
 
 
-def _profile(name: str, values: Mapping[str, Any], sources: Mapping[str, str]) -> Profile:
+def _profile(
+    name: str, values: Mapping[str, Any], sources: Mapping[str, str], header_variables: tuple[str, ...] = ()
+) -> Profile:
     known = settings()
     kwargs: dict[str, Any] = {}
     for field_name in Profile.__dataclass_fields__:
-        if field_name in ("name", "sources") or field_name not in values:
+        if field_name in ("name", "sources", "header_variables") or field_name not in values:
             continue
         kwargs[field_name] = _convert(known[field_name].kind, known[field_name].main_type, values[field_name])
     profile_sources = {key: source for key, source in sources.items() if key.split(".")[0] in known}
-    return Profile(name=name, sources=profile_sources, **kwargs)
+    return Profile(name=name, sources=profile_sources, header_variables=header_variables, **kwargs)
 
 
 def _convert(kind: str | None, main_type: str, value: Any) -> Any:

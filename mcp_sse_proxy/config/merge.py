@@ -188,6 +188,11 @@ def expand_vars(text: str, environ: Mapping[str, str]) -> str:
     return _VAR.sub(replace, text)
 
 
+def variables_in(text: str) -> list[str]:
+    """The names of the `${VAR}` references in `text` (not the escaped `$${VAR}`), in order."""
+    return [var for escaped, var in _VAR.findall(text) if not escaped]
+
+
 def expand_headers(
     headers: Mapping[str, Sourced], environ: Mapping[str, str]
 ) -> tuple[dict[str, Sourced], list[str]]:

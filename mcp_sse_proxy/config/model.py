@@ -61,6 +61,8 @@ class Profile:
     page_size: int = 0
     #: The file the headers above were partly read from (already applied to `headers`); for --print-config.
     header_file: Path | None = None
+    #: The environment variables the header values name as `${VAR}` (the client must provide them).
+    header_variables: tuple[str, ...] = ()
     #: Where each value came from, e.g. {"url": "env ST_PROXY_SSE_URL"}; for --print-config and errors.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -229,3 +229,50 @@ def test_a_url_without_scheme_exits_two_naming_field_and_source(clean_env, capsy
     assert main(["--sse-url", "mcp.example.com/sse", "--print-config"]) == 2
     err = capsys.readouterr().err
     assert "url (from flag --sse-url): the URL must start with http:// or https://" in err
+
+
+def test_in_a_terminal_the_proxy_says_it_waits_for_a_client(clean_env, tmp_path: Path) -> None:
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from .conftest import ROOT
+
+    leader, follower = pty.openpty()
+    env = {**clean_env, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcp_sse_proxy", "--sse-url", "http://127.0.0.1:9/sse"],
+        stdin=follower,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    os.close(follower)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"--check" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stderr], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            chunk = os.read(process.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        process.kill()
+        process.wait(10)
+        process.stderr.close()
+        os.close(leader)
+    text = seen.decode()
+    assert "waiting for an MCP client on stdin" in text
+    assert "--check" in text
+
+
+def test_with_a_pipe_on_stdin_there_is_no_notice(clean_env, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "mcp_sse_proxy.app", types.SimpleNamespace(run=lambda config: 0))
+    assert main(["--sse-url", URL]) == 0
+    assert "waiting for an MCP client" not in capsys.readouterr().err

@@ -215,3 +215,40 @@ def test_entry_starts_a_proxy_that_answers_initialize(
             process.wait(5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_variables_a_header_needs_get_a_placeholder_in_env(tmp_path: Path, launcher: Path) -> None:
+    profile = tmp_path / "peer.yaml"
+    profile.write_text("url: http://127.0.0.1:9/mcp\nheaders:\n  Authorization: Bearer ${PEER_TOKEN}\n")
+    argv = [
+        "--config",
+        str(profile),
+        "--profile",
+        "peer",
+        "-H",
+        "X-Team: ${TEAM}",
+        "-H",
+        "X-Lit: $${NOT_A_VAR}",
+    ]
+    environ = {"PEER_TOKEN": TOKEN, "TEAM": "blue"}
+    config = load(argv, environ)
+    assert config.profiles[0].header_variables == ("PEER_TOKEN", "TEAM")
+    document = json.loads(client_config(config, "cursor", False, argv, environ=environ))
+    _name, entry = entry_of(document, "cursor")
+    assert entry["env"]["PEER_TOKEN"] == "<value of PEER_TOKEN>"
+    assert entry["env"]["TEAM"] == "<value of TEAM>"
+    assert "NOT_A_VAR" not in entry["env"]
+    assert TOKEN not in json.dumps(document)
+
+
+def test_the_stderr_hint_reads_as_sentences(tmp_path: Path, launcher: Path, monkeypatch, capsys) -> None:
+    from mcp_sse_proxy.cli import main
+
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    argv = ["--sse-url", "http://127.0.0.1:9/mcp", "-H", "Authorization: Bearer ${API_TOKEN}"]
+    assert main([*argv, "--print-client-config", "claude-desktop"]) == 0
+    err_lines = capsys.readouterr().err.splitlines()
+    assert err_lines[0].startswith("Claude Desktop reads ") and err_lines[0].endswith(".")
+    assert not err_lines[0].startswith("Paste it into")
+    assert err_lines[-1].startswith('The headers use ${API_TOKEN}: set API_TOKEN in the entry\'s "env"')
+    assert all(line.endswith(".") for line in err_lines)

@@ -26,7 +26,7 @@ def test_schema_is_valid_2020_12_and_strict() -> None:
 
 
 def test_every_model_field_is_a_setting() -> None:
-    profile_fields = {f.name for f in fields(Profile)} - {"name", "sources"}
+    profile_fields = {f.name for f in fields(Profile)} - {"name", "sources", "header_variables"}
     assert {f.name for f in fields(LogSettings)} - {"sources"} == {
         "level",
         "log_file",
