@@ -172,15 +172,18 @@ def _parser_class() -> type:
     return Parser
 
 
-def _formatter_class() -> type:
+def _formatter_class(*, unwrapped: bool = False) -> type:
     import argparse
     import shutil
 
     class Formatter(argparse.RawDescriptionHelpFormatter):
         """Wider help columns; a boolean's `--no-NAME` shown without a value."""
 
+        #: The man page's text is wrapped by roff: argparse must not wrap it (it breaks paths at hyphens).
+        unwrapped = False
+
         def __init__(self, prog: str) -> None:
-            width = min(shutil.get_terminal_size((100, 24)).columns, 110) - 2
+            width = 100_000 if self.unwrapped else min(shutil.get_terminal_size((100, 24)).columns, 110) - 2
             super().__init__(prog, max_help_position=32, width=width)
 
         def _format_action_invocation(self, action: argparse.Action) -> str:
@@ -189,6 +192,7 @@ def _formatter_class() -> type:
                 return ", ".join(shown)
             return super()._format_action_invocation(action)
 
+    Formatter.unwrapped = unwrapped
     return Formatter
 
 
@@ -233,9 +237,9 @@ def build_parser(*, full: bool = False) -> argparse.ArgumentParser:
         prog=PROG,
         usage=USAGE,
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=None if full else EPILOG,  # the man page has its own EXAMPLES and EXIT STATUS
         allow_abbrev=False,
-        formatter_class=_formatter_class(),
+        formatter_class=_formatter_class(unwrapped=full),
     )
     groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
     for setting in (*loader_options().values(), *settings().values()):
