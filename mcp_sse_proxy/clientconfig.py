@@ -1,7 +1,8 @@
 """`--print-client-config CLIENT`: the JSON entry that makes a desktop client or IDE launch this proxy.
 
 The entry names the installed command by absolute path (desktop clients start servers with a minimal PATH),
-or `uvx mcp-sse-proxy` when it is not installed. It either repeats the current selection as arguments
+or this interpreter with `-m mcp_sse_proxy` when no script is installed (never the PyPI package of the same
+name: that is the earlier 0.1.4 script, another program). It either repeats the current selection as arguments
 (`--profile work`), or, env-only, describes the one selected profile entirely in `ST_PROXY_*` variables.
 No argument ever holds a space (some clients split arguments on spaces), so such values and every header
 travel in `env`. Secret values appear as `***` unless `reveal_secrets` is set.
@@ -168,7 +169,7 @@ def placeholder(variable: str) -> str:
 
 
 def _command() -> tuple[str, list[str]]:
-    """(command, leading args): the installed script by absolute path, else `uvx mcp-sse-proxy`."""
+    """(command, leading args): the installed script by absolute path, else `python -m mcp_sse_proxy`."""
     found = shutil.which(COMMAND)
     if found is None:
         scripts = Path(sys.executable).parent
@@ -178,7 +179,7 @@ def _command() -> tuple[str, list[str]]:
                 break
     if found is not None:
         return str(Path(found).absolute()), []
-    return "uvx", [COMMAND]
+    return str(Path(sys.executable).absolute()), ["-m", "mcp_sse_proxy"]
 
 
 def _env_name(setting: Setting) -> str:

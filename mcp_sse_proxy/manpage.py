@@ -121,7 +121,6 @@ def render_manpage(parser: argparse.ArgumentParser | None = None) -> str:
             "version": __version__,
             "description": SHORT_DESCRIPTION,
             "manual_title": "User Commands",
-            "url": "https://pypi.org/project/mcp-sse-proxy/",
         },
     )
     page.add_section("environment", ">", _environment_section())

@@ -115,14 +115,15 @@ def test_reveal_secrets_on_request(tmp_path: Path, launcher: Path) -> None:
     assert entry["env"]["ST_PROXY_HEADERS"] == f"Authorization: Bearer {TOKEN}"
 
 
-def test_uvx_when_not_installed(monkeypatch, tmp_path: Path) -> None:
+def test_this_interpreter_when_no_script_is_installed(monkeypatch, tmp_path: Path) -> None:
+    """Not `uvx mcp-sse-proxy`: on PyPI that name is the earlier 0.1.4 script, another program."""
     monkeypatch.setattr(clientconfig.shutil, "which", lambda name: None)
     monkeypatch.setattr(clientconfig.sys, "executable", str(tmp_path / "python"))
     config = AppConfig(profiles=(Profile(name="default", url="http://127.0.0.1:9/mcp"),))
     document = json.loads(client_config(config, "claude-desktop", True, [], environ={}))
     name, entry = entry_of(document, "claude-desktop")
     assert name == "mcp-sse-proxy"
-    assert (entry["command"], entry["args"]) == ("uvx", ["mcp-sse-proxy"])
+    assert (entry["command"], entry["args"]) == (str(tmp_path / "python"), ["-m", "mcp_sse_proxy"])
 
 
 def test_env_only_needs_one_profile() -> None:
