@@ -18,9 +18,10 @@ def _section(title: str) -> str:
 
 def test_install_section_installs_this_repository_not_the_pypi_namesake() -> None:
     install = _section("Install")
-    assert "pipx install ." in install and "pip install ." in install
+    commands = "\n".join(re.findall(r"```bash\n(.*?)```", install, flags=re.S))
+    assert "pipx install ." in commands and "pip install ." in commands
     # On PyPI, mcp-sse-proxy is the earlier 0.1.4 script: never tell people to install this by that name.
-    assert not re.search(r"(pip|pipx) install mcp-sse-proxy|uvx mcp-sse-proxy\b", install.replace("`", ""))
+    assert not re.search(r"(pip|pipx) install mcp-sse-proxy|uvx mcp-sse-proxy\b", commands)
     assert "0.1.4" in install and __version__ in install
 
 
