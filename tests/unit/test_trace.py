@@ -150,3 +150,42 @@ def test_a_failing_trace_stream_does_not_raise(caplog) -> None:
     tap = Recorder([], trace=Broken())
     tap(Direction.CLIENT_TO_PROXY, "w", request(1, "ping"))
     assert any("could not record" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    names = ("httpx2", "httpcore2", "httpx", "httpcore")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for handler in list(root.handlers):
+        if handler not in saved[1]:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(saved[0])
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.parametrize("debug_http", [False, True])
+def test_the_debug_log_holds_message_lines_and_http_lines_only_on_request(
+    tmp_path, restore_logging, debug_http: bool
+) -> None:
+    from pathlib import Path
+
+    from mcp_sse_proxy.config.model import LogSettings
+    from mcp_sse_proxy.logs import configure_logging
+
+    settings = LogSettings(debug_enabled=True, debug_filename=Path("debug.log"), debug_http=debug_http)
+    stderr = io.StringIO()
+    configure_logging(settings, [SECRET], stream=stderr, log_dir=tmp_path)
+    Recorder([SECRET])(Direction.CLIENT_TO_PROXY, "w", request(1, "tools/call", {"token": SECRET}))
+    logging.getLogger("httpcore2.connection").debug("connect_tcp.started host='127.0.0.1'")
+    logging.getLogger("httpx2").info("HTTP Request: POST http://127.0.0.1/mcp 200")
+    debug_log = (tmp_path / "debug.log").read_text()
+    assert "mcp_sse_proxy.messages: client→proxy w #1 tools/call" in debug_log
+    assert SECRET not in debug_log
+    assert ("connect_tcp.started" in debug_log) is debug_http
+    assert ("HTTP Request: POST" in debug_log) is debug_http
+    assert "client→proxy" not in stderr.getvalue()  # stderr stays at --log-level (info)
