@@ -48,6 +48,8 @@ def startup_line(config: AppConfig) -> str:
         line += f"; debug log: {debug_log_path(config.logging)}"
     elif config.logging.log_file is not None:
         line += f"; log file: {config.logging.log_file}"
+    if config.logging.trace_file is not None:
+        line += f"; trace: {config.logging.trace_file}"
     return line
 
 

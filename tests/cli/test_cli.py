@@ -276,3 +276,13 @@ def test_with_a_pipe_on_stdin_there_is_no_notice(clean_env, monkeypatch, capsys)
     monkeypatch.setitem(sys.modules, "mcp_sse_proxy.app", types.SimpleNamespace(run=lambda config: 0))
     assert main(["--sse-url", URL]) == 0
     assert "waiting for an MCP client" not in capsys.readouterr().err
+
+
+def test_print_config_saved_as_a_file_gives_the_same_configuration(clean_env, tmp_path: Path, capsys) -> None:
+    argv = ["--sse-url", URL, "--ping-interval", "7", "--lazy", "--trace", str(tmp_path / "t.jsonl")]
+    assert main([*argv, "--print-config"]) == 0
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(capsys.readouterr().out)
+    assert main(["--config", str(saved), "--print-config"]) == 0
+    again = yaml.safe_load(capsys.readouterr().out)
+    assert again == yaml.safe_load(saved.read_text())  # same values; only the source comments differ
