@@ -359,12 +359,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(effective)
 
 
+#: Most log text held back while --check runs (a check is short; this only bounds a pathological case).
+HELD_LOG_LIMIT = 64 * 1024
+
+
 def _check(effective: Any, as_json: bool) -> int:
+    """Run --check with log lines held back and written after the report, so the two never interleave.
+
+    Without an explicit --log-level only warnings and errors are kept: the report says the rest.
+    """
+    import dataclasses
+
     from mcp_sse_proxy.doctor import run_check
     from mcp_sse_proxy.logs import configure_logging
 
-    configure_logging(effective.logging, effective.secrets)
-    return run_check(effective, as_json)
+    settings = effective.logging
+    if settings.sources.get("log_level", "default") == "default":
+        settings = dataclasses.replace(settings, level="warning")
+    held = _HeldText(HELD_LOG_LIMIT)
+    configure_logging(settings, effective.secrets, stream=held)  # type: ignore[arg-type]
+    try:
+        return run_check(effective, as_json)
+    finally:
+        sys.stdout.flush()
+        if held.text:
+            sys.stderr.write(f"{PROG} --check: log lines written during the check:\n{held.text}")
+            if held.dropped:
+                sys.stderr.write(f"({held.dropped} more characters of log left out)\n")
+            sys.stderr.flush()
+
+
+class _HeldText:
+    """A write-only text stream keeping the first `limit` characters (for a logging.StreamHandler)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.text = ""
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        room = self.limit - len(self.text)
+        self.text += text[: max(room, 0)]
+        self.dropped += max(len(text) - max(room, 0), 0)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 def _client_config(effective: Any, client: str, env_only: bool, argv: list[str]) -> int:

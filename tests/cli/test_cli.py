@@ -286,3 +286,32 @@ def test_print_config_saved_as_a_file_gives_the_same_configuration(clean_env, tm
     assert main(["--config", str(saved), "--print-config"]) == 0
     again = yaml.safe_load(capsys.readouterr().out)
     assert again == yaml.safe_load(saved.read_text())  # same values; only the source comments differ
+
+
+@pytest.mark.parametrize("explicit_level", [False, True])
+def test_check_output_is_not_interleaved_with_log_lines(
+    clean_env, monkeypatch, capsys, explicit_level
+) -> None:
+    import logging
+
+    import mcp_sse_proxy.doctor as doctor
+
+    during = {}
+
+    def fake_run_check(config, as_json) -> int:
+        log = logging.getLogger("mcp_sse_proxy.detect")
+        log.info("profile default: using streamable-http")
+        log.warning("the server sent something odd")
+        sys.stdout.write("REPORT\n")
+        during["stderr"] = capsys.readouterr()
+        return 0
+
+    monkeypatch.setattr(doctor, "run_check", fake_run_check)
+    argv = ["--sse-url", URL, "--check", *(["--log-level", "info"] if explicit_level else [])]
+    assert main(argv) == 0
+    assert during["stderr"].err == ""  # nothing reached stderr while the report was being written
+    assert during["stderr"].out == "REPORT\n"
+    after = capsys.readouterr().err
+    assert after.startswith("mcp-sse-proxy --check: log lines written during the check:\n")
+    assert "the server sent something odd" in after
+    assert ("using streamable-http" in after) is explicit_level
