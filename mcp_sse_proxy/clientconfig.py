@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config.model import AppConfig, Profile
+from .config.model import LOG_KEYS, AppConfig, Profile
 from .config.schema import ENV_PREFIX, HEADER_ENV_PREFIX, Setting, loader_options, settings
 from .redaction import MIN_SECRET_LENGTH, Redactor
 
@@ -297,12 +297,7 @@ def _profile_env(config: AppConfig) -> dict[str, str]:
             "to pass the profile selection as arguments"
         )
     profile = config.profiles[0]
-    log_values = {
-        "log_level": config.logging.level,
-        "log_file": config.logging.log_file,
-        "debug_enabled": config.logging.debug_enabled,
-        "debug_filename": config.logging.debug_filename,
-    }
+    log_values = {key: getattr(config.logging, attribute) for key, attribute in LOG_KEYS.items()}
     env: dict[str, str] = {}
     for name, setting in settings().items():
         if not setting.env_names or setting.scope == "file":

@@ -253,3 +253,22 @@ def test_the_stderr_hint_reads_as_sentences(tmp_path: Path, launcher: Path, monk
     assert not err_lines[0].startswith("Paste it into")
     assert err_lines[-1].startswith('The headers use ${API_TOKEN}: set API_TOKEN in the entry\'s "env"')
     assert all(line.endswith(".") for line in err_lines)
+
+
+def test_env_only_carries_the_new_logging_settings(tmp_path: Path, launcher: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    argv = [
+        "--sse-url",
+        "http://127.0.0.1:9/mcp",
+        "--trace",
+        str(trace),
+        "--debug-http",
+        "--trace-max-payload",
+        "99",
+    ]
+    config = load(argv, {})
+    document = json.loads(client_config(config, "generic", True, argv, environ={}))
+    _name, entry = entry_of(document, "generic")
+    assert entry["env"]["ST_PROXY_TRACE_FILE"] == str(trace)
+    assert entry["env"]["ST_PROXY_DEBUG_HTTP"] == "true"
+    assert entry["env"]["ST_PROXY_TRACE_MAX_PAYLOAD"] == "99"
