@@ -10,90 +10,32 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from mcp_sse_proxy import __version__
+from mcp_sse_proxy.clihelp import (
+    DESCRIPTION,
+    EPILOG,
+    GROUPS,
+    PROG,
+    USAGE,
+    formatter_class,
+    group_of,
+    help_text,
+    parser_class,
+)
 
 if TYPE_CHECKING:
     import argparse
 
     from mcp_sse_proxy.config.sources import FlagValue
 
-PROG = "mcp-sse-proxy"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
-DESCRIPTION = (
-    "A stdio MCP server that relays every message to a remote MCP server over HTTP (legacy HTTP+SSE or\n"
-    "Streamable HTTP, detected automatically), for clients that only launch local stdio servers.\n"
-    "Settings come from flags, ST_PROXY_* environment variables and YAML profiles, in that order."
-)
-USAGE = "%(prog)s (--sse-url URL | --profile NAME) [OPTIONS]"
-EPILOG = """examples:
-  # one server
-  mcp-sse-proxy --sse-url https://mcp.example.com/mcp --header 'Authorization: Bearer ${TOKEN}'
-  # everything from the environment (as a desktop client's "env" block would give it)
-  ST_PROXY_SSE_URL=http://127.0.0.1:8000/sse mcp-sse-proxy
-  # two profiles from ~/.config/mcp-sse-proxy/*.yaml behind one server (tools appear as work__x, notes__y)
-  mcp-sse-proxy --profile work,notes
-  # try the connection before adding it to a client
-  mcp-sse-proxy --profile work --check
-
-Every flag has an ST_PROXY_* variable and a YAML key; the man page (man mcp-sse-proxy) and the README list
-them all. Exit status: 0 success, 1 failure while running, 2 usage or configuration error."""
-
-#: Option groups of --help, in order; each setting is placed by `_group_of`.
-_GROUPS = {
-    "connection": "connection",
-    "auth": "headers and auth",
-    "tls": "TLS and proxy",
-    "timeouts": "timeouts, limits and reconnect",
-    "aggregation": "tools and aggregation (several profiles)",
-    "logging": "logging (process-wide; from the first selected profile)",
-}
-_GROUP_OF = {
-    "config": "connection",
-    "profile": "connection",
-    "url": "connection",
-    "transport": "connection",
-    "protocol": "connection",
-    "headers": "auth",
-    "header_file": "auth",
-    "env_prefixes": "auth",
-    "tls_verify": "tls",
-    "ca_file": "tls",
-    "client_cert": "tls",
-    "client_key": "tls",
-    "use_env_proxy": "tls",
-    "ping_interval": "timeouts",
-    "connect_timeout": "timeouts",
-    "read_timeout": "timeouts",
-    "request_timeout": "timeouts",
-    "queue_timeout": "timeouts",
-    "reconnect_attempts": "timeouts",
-    "reconnect_initial_backoff": "timeouts",
-    "reconnect_max_backoff": "timeouts",
-    "max_message_size": "timeouts",
-    "max_concurrency": "timeouts",
-    "include_tools": "aggregation",
-    "exclude_tools": "aggregation",
-    "prefix": "aggregation",
-    "lazy": "aggregation",
-    "max_name_length": "aggregation",
-    "aggregate_grace": "aggregation",
-    "page_size": "aggregation",
-}
 #: Action switches that mean something only with an action: switch → (its action's dest, its flag).
 _NEEDS_ACTION = {"json": ("check", "--check"), "env_only": ("print_client_config", "--print-client-config")}
-
-
-def _group_of(setting: Any) -> str:
-    if setting.scope == "logging":
-        return "logging"
-    if setting.name in _GROUP_OF:
-        return _GROUP_OF[setting.name]
-    return "auth" if "auth" in setting.name or "login" in setting.name else "connection"
 
 
 def _record_flag_action() -> type:
@@ -137,91 +79,6 @@ def _record_flag_action() -> type:
     return RecordFlag
 
 
-def _help(setting: Any, *, full: bool) -> str:
-    description = setting.description.rstrip(".")
-    if not full:
-        description = description.split(". ", 1)[0]
-    parts = [description + "."]
-    extra = []
-    if full and setting.env_names:
-        extra.append("env: " + ", ".join(setting.env_names))
-    if setting.default not in (None, [], {}) and setting.scope != "selection":
-        extra.append(f"default: {_default_text(setting.default)}")
-    if extra:
-        parts.append("[" + "; ".join(extra) + "]")
-    return " ".join(parts).replace("%", "%%")
-
-
-def _default_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _parser_class() -> type:
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        """An ArgumentParser whose errors are one line, with a suggestion for a misspelt option."""
-
-        def error(self, message: str) -> NoReturn:
-            self.exit(EXIT_CONFIG, f"{self.prog}: {_explained(message, self)}\n")
-
-    return Parser
-
-
-def _formatter_class(*, unwrapped: bool = False) -> type:
-    import argparse
-    import shutil
-
-    class Formatter(argparse.RawDescriptionHelpFormatter):
-        """Wider help columns; a boolean's `--no-NAME` shown without a value."""
-
-        #: The man page's text is wrapped by roff: argparse must not wrap it (it breaks paths at hyphens).
-        unwrapped = False
-
-        def __init__(self, prog: str) -> None:
-            width = 100_000 if self.unwrapped else min(shutil.get_terminal_size((100, 24)).columns, 110) - 2
-            super().__init__(prog, max_help_position=32, width=width)
-
-        def _format_action_invocation(self, action: argparse.Action) -> str:
-            if action.nargs == "?" and any(o.startswith("--no-") for o in action.option_strings):
-                shown = [o if o.startswith("--no-") else f"{o} [BOOL]" for o in action.option_strings]
-                return ", ".join(shown)
-            return super()._format_action_invocation(action)
-
-    Formatter.unwrapped = unwrapped
-    return Formatter
-
-
-def _explained(message: str, parser: argparse.ArgumentParser) -> str:
-    """argparse's error message, reworded: unknown options get the closest known one."""
-    import difflib
-
-    prefix = "unrecognized arguments: "
-    if not message.startswith(prefix):
-        return f"{message} (see {PROG} --help)"
-    known = [option for action in parser._actions for option in action.option_strings]
-    parts = []
-    follows_unknown = False
-    for token in message.removeprefix(prefix).split():
-        name = token.split("=", 1)[0]
-        if follows_unknown and not name.startswith("-"):
-            follows_unknown = False
-            continue  # most likely the unknown option's value
-        follows_unknown = name.startswith("-") and "=" not in token
-        if not name.startswith("-"):
-            hint = "; a URL goes after --sse-url" if "://" in name else ""
-            parts.append(f"unexpected argument {token!r}{hint}")
-            continue
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        parts.append(f"unknown option {name}{hint}")
-    return "; ".join(parts) + f" (see {PROG} --help)"
-
-
 def build_parser(*, full: bool = False) -> argparse.ArgumentParser:
     """The argument parser, one option per schema setting (booleans also as `--no-NAME`).
 
@@ -233,19 +90,19 @@ def build_parser(*, full: bool = False) -> argparse.ArgumentParser:
 
     record_flag = _record_flag_action()
 
-    parser = _parser_class()(
+    parser = parser_class()(
         prog=PROG,
         usage=USAGE,
         description=DESCRIPTION,
         epilog=None if full else EPILOG,  # the man page has its own EXAMPLES and EXIT STATUS
         allow_abbrev=False,
-        formatter_class=_formatter_class(unwrapped=full),
+        formatter_class=formatter_class(unwrapped=full),
     )
-    groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
+    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
     for setting in (*loader_options().values(), *settings().values()):
         if not setting.flags:
             continue
-        group = groups[_group_of(setting)]
+        group = groups[group_of(setting)]
         if setting.main_type == "boolean":
             group.add_argument(
                 *setting.flags,
@@ -257,7 +114,7 @@ def build_parser(*, full: bool = False) -> argparse.ArgumentParser:
                 nargs="?",
                 const="true",
                 metavar="BOOL",
-                help=_help(setting, full=full),
+                help=help_text(setting, full=full),
             )
         else:
             group.add_argument(
@@ -267,7 +124,7 @@ def build_parser(*, full: bool = False) -> argparse.ArgumentParser:
                 dest="flag_values",
                 default=argparse.SUPPRESS,
                 metavar=setting.metavar,
-                help=_help(setting, full=full),
+                help=help_text(setting, full=full),
             )
     actions = parser.add_argument_group("actions (instead of running the proxy)")
     actions.add_argument(
