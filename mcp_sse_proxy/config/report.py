@@ -92,8 +92,8 @@ def _header_lines(profile: Profile, source: str, note: Callable[[str], str]) -> 
         lines.append(f"      {_key(header)}: {_scalar(MASK)}  # {note(header_source)}")
     filed = f"  # and from header_file: {', '.join(from_file)}" if from_file else ""
     if not lines:
-        return [f"    headers: {{}}  # {note(source)}{filed}"]
-    return [f"    headers:{filed or '  # ' + note(source)}", *lines]
+        return [f"    headers: {{}}  # {source}{filed}"]
+    return [f"    headers:{filed or '  # ' + source}", *lines]
 
 
 def _located(name: str, value: Any) -> Any:
