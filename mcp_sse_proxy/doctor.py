@@ -361,6 +361,7 @@ class _Check:
                 f"{display(self.profile.url)} is not a usable http(s) URL",
                 "give the server's full URL, e.g. https://mcp.example.com/mcp or http://127.0.0.1:8000/sse",
             )
+        self._check_cleartext()
         proxy = _env_proxy(self.profile)
         dial_host, dial_port = host, port
         if proxy is not None:
@@ -384,6 +385,19 @@ class _Check:
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
+
+    def _check_cleartext(self) -> None:
+        """Before anything is sent: a warning (or, if so configured, a failure) when headers, OAuth tokens
+        or forwarded values would cross the network in clear (plain http:// to a host that is not loopback)."""
+        from .config.safety import cleartext_credentials
+
+        cleartext = cleartext_credentials(self.profile, os.environ)
+        if cleartext is None:
+            return
+        hint = "use the server's https:// URL"
+        if self.profile.cleartext_credentials == "error":
+            self.fail("url", f"{cleartext}; refused", hint)
+        self.record("url", "warning", cleartext, hint=hint)
 
     async def _resolve(self, host: str, port: int, *, via_proxy: bool) -> None:
         started = _now()
