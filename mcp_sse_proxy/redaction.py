@@ -24,7 +24,8 @@ MIN_SECRET_LENGTH = 4
 # `Authorization: x`, `"authorization": "x"`, `proxy-authorization=x`: everything up to the end of the
 # quoted value or line.
 _AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization)([\"']?\s*[:=]\s*)([\"']?)([^\"'\r\n]*)")
-_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*")
+# A token68 only: `Bearer realm="x"` in a WWW-Authenticate challenge is an auth-param, not a credential.
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*(?![=\"A-Za-z0-9\-._~+/])")
 # Headers whose values are credentials wherever they are printed: `Mcp-Session-Id: x`, httpcore's
 # `(b'mcp-session-id', b'x')`, JSON `"cookie": "x"`.
 _SECRET_HEADER = re.compile(

@@ -248,7 +248,10 @@ def from_obj(obj: Any) -> Message:
 
 
 def error_response(msg_id: JsonId | None, code: int, message: str, data: Any = None) -> Message:
-    error: dict[str, Any] = {"code": code, "message": message}
+    """The proxy's own error answer; its message passes through redaction, as every log line does."""
+    from ..redaction import redact  # pure text rules; here so that no error text of ours carries a secret
+
+    error: dict[str, Any] = {"code": code, "message": redact(message)}
     if data is not None:
         error["data"] = data
     return from_obj({"jsonrpc": "2.0", "id": msg_id, "error": error})

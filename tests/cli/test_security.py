@@ -92,3 +92,14 @@ def test_print_config_says_which_settings_every_profile_of_an_aggregate_gets(
     shared = [line for line in result.stdout.splitlines() if "applies to every selected profile" in line]
     assert len(shared) == 4  # X-G and env_prefixes, under a and under b
     assert "global-1234" not in result.stdout
+
+
+@pytest.mark.parametrize("action", [[], ["--check"], ["--print-config"]])
+def test_header_value_with_a_newline_is_refused_before_anything_is_sent(
+    clean_env, tmp_path: Path, action: list[str]
+) -> None:
+    env = {**clean_env, "ST_PROXY_HEADER_X_API_KEY": "k-1234567\n"}
+    result = run_module(["--sse-url", LOOPBACK, *action], env, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "headers.X-Api-Key (from env ST_PROXY_HEADER_X_API_KEY)" in result.stderr
+    assert "k-1234567" not in result.stderr + result.stdout and "Traceback" not in result.stderr

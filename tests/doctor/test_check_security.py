@@ -97,3 +97,27 @@ def test_check_refuses_a_redirect_from_https_to_plain_http(
     assert "from https to plain http" in text and plain.base_url in text
     assert SECRET not in text and SECRET not in stderr
     assert _control(plain, "/_control/log")["requests"] == []
+
+
+@pytest.mark.parametrize("action", ["warn", "error"])
+def test_check_reports_credentials_over_plain_http(action: str) -> None:
+    args = ("--sse-url", "http://mcp.example.invalid/mcp", "--header", f"X-Api-Key: {SECRET}")
+    status, document, stderr = _check(*args, "--cleartext-credentials", action, "--connect-timeout", "2")
+    report = document["profiles"][0]
+    first = report["steps"][0]
+    assert first["step"] == "url" and "plain http://" in first["detail"]
+    assert first["status"] == ("warning" if action == "warn" else "failed")
+    assert status == 1  # the .invalid host never resolves; with "error" nothing is even tried
+    if action == "error":
+        assert [step["step"] for step in report["steps"]] == ["url"]
+    assert SECRET not in json.dumps(document) and SECRET not in stderr
+
+
+def test_check_says_nothing_about_plain_http_on_loopback(
+    two_origins: tuple[RunningServer, RunningServer],
+) -> None:
+    first, _ = two_origins
+    _control(first, "/_control/reset", {})
+    status, document, _ = _check("--sse-url", first.base_url + "/mcp", "--header", f"X-Api-Key: {SECRET}")
+    assert status == 0, document
+    assert "plain http://" not in json.dumps(document)

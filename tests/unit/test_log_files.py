@@ -95,3 +95,14 @@ def test_a_sticky_shared_directory_is_allowed_for_our_own_file(tmp_path: Path, r
 def test_session_ids_are_masked_in_every_printed_form(line: str) -> None:
     masked = Redactor().redact(line)
     assert "4f9c0e2d1b" not in masked and MASK in masked
+
+
+@pytest.mark.parametrize(
+    "challenge",
+    ['Bearer realm="fault-server", error="invalid_token"', 'Bearer resource_metadata="http://h/x"'],
+)
+def test_a_www_authenticate_challenge_is_not_taken_for_a_token(challenge: str) -> None:
+    assert (
+        Redactor().redact(f"HTTP 401 (WWW-Authenticate: {challenge})")
+        == f"HTTP 401 (WWW-Authenticate: {challenge})"
+    )

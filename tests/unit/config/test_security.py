@@ -202,3 +202,12 @@ def test_learnt_secrets_are_bounded_but_lasting_ones_stay() -> None:
     known = redaction.registered_secrets()
     assert "lasting-cfg-7e1" in known and "session-000000" not in known
     assert f"session-{redaction.MAX_LEARNT_SECRETS + 9:06d}" in known
+
+
+def test_the_proxys_error_answers_mask_registered_secrets() -> None:
+    from mcp_sse_proxy.protocol.messages import error_response
+    from mcp_sse_proxy.redaction import register_secret
+
+    register_secret("hdr-val-\n-9c1d", lasting=True)
+    answer = error_response(1, -32603, "httpx2 said: Illegal header value b'hdr-val-\\n-9c1d'")
+    assert "9c1d" not in answer.raw.decode() and MASK in answer.body["error"]["message"]
