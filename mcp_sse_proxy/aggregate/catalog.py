@@ -59,7 +59,7 @@ def _named(items: Sequence[Any], key: str) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict) and isinstance(item.get(key), str)]
 
 
-class Catalog:
+class MergedLists:
     def __init__(self, sources: Sequence[Source]) -> None:
         self._sources = {source.alias: source for source in sources}
         self._order = [source.alias for source in sources]

@@ -1,15 +1,16 @@
-"""One aggregated profile: its relay, fed through a stream of its own, and what the aggregator knows of it.
+"""One aggregated profile: its relay, fed through a bounded stream of its own, and what is known of it.
 
-The relay is used unchanged: the member is its client. Requests the aggregator makes for itself (initialize
-or `server/discover`, list reads, health checks) go through the same stream under ids from the profile's own
-id space. The relay reports each change of its upstream's readiness (`on_state`); the member passes it on.
+The relay is used through its public API only (`run`, `is_ready`, `last_error`, `reconnect_now`,
+`on_state`): the member is its client. Requests the aggregator makes for itself (initialize or
+`server/discover`, list reads, health checks) go through the same stream under ids from the profile's own
+id space. A member's state changes only through its methods, which keep the flags and events consistent.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import anyio
@@ -18,7 +19,7 @@ from ..config.model import Profile
 from ..protocol import messages as jsonrpc
 from ..protocol.messages import Message
 from ..relay import Relay
-from .router import Router
+from .router import Outbound, Router
 
 
 class State(enum.Enum):
@@ -36,6 +37,10 @@ class MemberError(Exception):
         self.reason = reason
         #: True when the relay (not the server) answered: the upstream could not be reached.
         self.unreachable = unreachable
+
+
+class MemberBusy(MemberError):
+    """The profile's relay took no message for too long: its stream stayed full."""
 
 
 class Waiter:
@@ -69,34 +74,38 @@ class Member:
         on_message: Callable[[Member, Message], Awaitable[None]],
         environ: Mapping[str, str],
         on_state: Callable[[Member, bool, str | None], None] | None = None,
+        *,
+        queue_size: int = 64,
+        queue_wait: float = 10.0,
     ) -> None:
         self.profile = profile
         self.alias = profile.alias
         self._router = router
         self._on_message = on_message
         self._on_state = on_state
-        self._send, self._receive = anyio.create_memory_object_stream[Message](math.inf)
+        self._queue_wait = queue_wait
+        self._send, self._receive = anyio.create_memory_object_stream[Message](queue_size)
         self.relay = Relay(profile, self._deliver, environ, on_state=self._relay_state)
         self.state = State.IDLE
         self.reason: str | None = None
         self.init_result: dict[str, Any] | None = None
-        self.initialized_sent = False
+        self._initialized_sent = False
         #: Set when the member should connect (at once, or at first use for a lazy profile).
         self.wanted = anyio.Event()
-        #: Wakes the supervisor for an immediate attempt.
-        self.check = anyio.Event()
+        #: Wakes the supervisor for an immediate attempt (replaced at each round: `arm_check`).
+        self._check = anyio.Event()
         #: The first `initialize` got an answer (or failed); the first full attempt finished.
         self.initialize_done = anyio.Event()
         self.attempted = anyio.Event()
         #: Until when a list request waits for this member to join (set when it starts connecting).
         self.join_deadline = math.inf
         self.stopped_reason: str | None = None
-        self.dirty: set[str] = set()
-        self.reloading = False
+        self._dirty: set[str] = set()
+        self._reloading = False
         #: Set (and replaced) each time an attempt ends: the profile came up or was found down.
-        self.changed = anyio.Event()
+        self._changed = anyio.Event()
         #: The `subscriptions/listen` the aggregator keeps open on this profile (2026-07-28 sessions).
-        self.listen: Any = None
+        self.listen: tuple[Outbound, Waiter] | None = None
         self.listen_refused = False
         #: How many times the relay reported its upstream lost (an attempt compares it before and after).
         self.losses = 0
@@ -119,10 +128,83 @@ class Member:
     def describe(self) -> str:
         return self.alias if self.alias == self.profile.name else f"{self.profile.name} ({self.alias})"
 
-    def signal(self) -> None:
-        """Wake whoever waits for the outcome of an attempt (`wait_outcome`)."""
-        self.changed.set()
-        self.changed = anyio.Event()
+    # ---- life cycle -----------------------------------------------------------------------------------
+
+    def want(self, join_deadline: float | None = None, *, connect: bool = True) -> None:
+        """Connect now (a lazy profile: at first use); a list waits for it until `join_deadline`."""
+        if join_deadline is not None:
+            self.join_deadline = join_deadline
+        if connect:
+            self.wanted.set()
+
+    def wake(self) -> None:
+        """Someone wants this profile now: an immediate attempt by the supervisor and by the relay."""
+        self.wanted.set()
+        self._check.set()
+        self.relay.reconnect_now()
+
+    def poke(self) -> None:
+        """Ask the supervisor for an attempt now (the relay reported something worth a look)."""
+        self._check.set()
+
+    def arm_check(self) -> None:
+        """Start a supervision round: later `poke`s end its wait."""
+        self._check = anyio.Event()
+
+    async def wait_check(self, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            await self._check.wait()
+
+    def begin_join(self) -> None:
+        if self.state is State.IDLE:
+            self.state = State.CONNECTING
+
+    def joined(self, init_result: dict[str, Any]) -> None:
+        self.init_result = init_result
+
+    def join_finished(self) -> None:
+        self.initialize_done.set()
+
+    def attempt_finished(self) -> None:
+        self.attempted.set()
+
+    def mark_up(self) -> bool:
+        """The profile is up; whether it was down before (worth a log line)."""
+        was_down = self.state is State.DOWN
+        self.state = State.UP
+        self.reason = None
+        self._signal()
+        return was_down
+
+    def mark_down(self, reason: str, *, failed: bool = True) -> bool:
+        """The profile is down for `reason`; `failed`: an attempt failed (not a session being rebuilt).
+
+        Whether this is news (another state or reason than before).
+        """
+        news = self.state is not State.DOWN or self.reason != reason
+        self.state = State.DOWN
+        self.reason = reason
+        if failed:
+            self.failures += 1
+        self._signal()
+        return news
+
+    def take_initialized(self) -> bool:
+        """True once, when `notifications/initialized` is due to this profile (it has joined)."""
+        if self.init_result is None or self._initialized_sent:
+            return False
+        self._initialized_sent = True
+        return True
+
+    def stop(self, reason: str | None = None) -> None:
+        """End the relay's input (it answers what is pending and stops); release whoever waits to join."""
+        self.close(reason)
+        self.initialize_done.set()
+        self.attempted.set()
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
 
     async def wait_outcome(self, timeout: float) -> bool:
         """Wait (at most `timeout` s) until the profile is up or an attempt fails; whether it is up.
@@ -132,8 +214,47 @@ class Member:
         failures = self.failures
         with anyio.move_on_after(timeout):
             while not self.is_up and self.failures == failures:
-                await self.changed.wait()
+                await self._changed.wait()
         return self.is_up
+
+    # ---- list changes and the listen stream -------------------------------------------------------------
+
+    def mark_dirty(self, kinds: Iterable[str]) -> bool:
+        """Lists to re-read; True when the caller must start the reload (none is running)."""
+        self._dirty.update(kinds)
+        if self._reloading:
+            return False
+        self._reloading = True
+        return True
+
+    def take_dirty(self, order: Iterable[str]) -> list[str]:
+        kinds = [kind for kind in order if kind in self._dirty]
+        self._dirty.clear()
+        return kinds
+
+    def clear_dirty(self) -> None:
+        self._dirty.clear()
+
+    def reload_finished(self) -> None:
+        self._reloading = False
+
+    def listening(self, out: Outbound, waiter: Waiter) -> None:
+        self.listen = (out, waiter)
+
+    def listen_ended(self, out: Outbound) -> None:
+        if self.listen is not None and self.listen[0] is out:
+            self.listen = None
+
+    def take_listen(self) -> tuple[Outbound, Waiter] | None:
+        listen, self.listen = self.listen, None
+        return listen
+
+    def refuse_listen(self) -> None:
+        self.listen_refused = True
+
+    @property
+    def may_listen(self) -> bool:
+        return self.listen is None and not self.listen_refused
 
     # ---- the relay ----------------------------------------------------------------------------------------
 
@@ -152,12 +273,39 @@ class Member:
         if self._on_state is not None:
             self._on_state(self, ready, reason)
 
-    def post(self, message: Message) -> None:
-        """Hand a message to the relay; `MemberError` once the relay has stopped."""
+    async def post(self, message: Message) -> None:
+        """Hand a message to the relay, waiting for room (back-pressure) for the queue wait at most.
+
+        `MemberBusy` when the stream stayed full that long, `MemberError` once the relay has stopped.
+        """
         try:
-            self._send.send_nowait(message)
+            self.post_nowait(message)
+            return
+        except MemberBusy:
+            pass
+        try:
+            with anyio.fail_after(self._queue_wait):
+                await self._send.send(message)
+        except TimeoutError:
+            raise MemberBusy(self._busy_reason(), unreachable=True) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise MemberError(self.stopped_reason or "the proxy is shutting down", unreachable=True) from None
+
+    def post_nowait(self, message: Message) -> None:
+        """Hand a message to the relay if there is room now (`MemberBusy` otherwise).
+
+        For messages posted while the relay is delivering (a `ping` answer): waiting there could wait for
+        the relay itself.
+        """
+        try:
+            self._send.send_nowait(message)
+        except anyio.WouldBlock:
+            raise MemberBusy(self._busy_reason(), unreachable=True) from None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise MemberError(self.stopped_reason or "the proxy is shutting down", unreachable=True) from None
+
+    def _busy_reason(self) -> str:
+        return f"the proxy's relay for profile {self.describe()} is not taking messages (its queue is full)"
 
     def close(self, reason: str | None = None) -> None:
         """End the relay's input: it answers what is pending and stops."""
@@ -174,15 +322,15 @@ class Member:
         waiter = Waiter()
         out = self._router.own(self.alias, method, waiter)
         try:
-            self.post(jsonrpc.request(out.upstream_id, method, params))
             with anyio.fail_after(timeout):
+                await self.post(jsonrpc.request(out.upstream_id, method, params))
                 await waiter.done.wait()
         except TimeoutError:
             self._router.abandon(out)
             if cancellable:
                 note = {"requestId": out.upstream_id, "reason": "timed out in the aggregator"}
                 try:
-                    self.post(jsonrpc.notification("notifications/cancelled", note))
+                    self.post_nowait(jsonrpc.notification("notifications/cancelled", note))
                 except MemberError:
                     pass
             raise MemberError(f"no answer to {method} within {timeout:g} s", unreachable=True) from None

@@ -3,7 +3,8 @@
 Each profile has its own upstream id space: every request the aggregator sends to a profile's relay gets a
 fresh integer id there, mapped back to the client's id (or to one of the aggregator's own requests) when the
 answer comes. Requests a server sends to the client (sampling, elicitation, roots) get proxy-issued ids toward
-the client, and the client's answers go back to the profile under the server's own id.
+the client, and the client's answers go back to the profile under the server's own id; at most
+`max_server_requests` of them wait for the client, each until its deadline (the caller's clock).
 """
 
 from __future__ import annotations
@@ -38,15 +39,24 @@ class Outbound:
 
 
 class Router:
-    def __init__(self, server_request_prefix: str = "agg") -> None:
+    def __init__(
+        self,
+        server_request_prefix: str = "agg",
+        *,
+        max_server_requests: int = 256,
+        server_request_ttl: float = 600.0,
+    ) -> None:
         self._counters: dict[str, Iterator[int]] = {}
         self._out: dict[tuple[str, int], Outbound] = {}
         self._by_client: dict[IdKey, Outbound | None] = {}
         self._tokens: dict[tuple[str, IdKey], Outbound] = {}
         self._proxy_ids = itertools.count(1)
         self._prefix = server_request_prefix
-        self._to_client: dict[str, tuple[str, JsonId]] = {}
+        #: proxy id → (alias, server id, deadline), oldest first (deadlines grow with insertion).
+        self._to_client: dict[str, tuple[str, JsonId, float]] = {}
         self._from_server: dict[tuple[str, IdKey], str] = {}
+        self._max_server_requests = max_server_requests
+        self._server_request_ttl = server_request_ttl
 
     # ---- client requests ----------------------------------------------------------------------------------
 
@@ -56,6 +66,11 @@ class Router:
     def begin_local(self, client_id: JsonId) -> None:
         """A client request the aggregator answers itself (lists, initialize, ...)."""
         self._by_client[id_key(client_id)] = None
+
+    def is_local(self, client_id: JsonId) -> bool:
+        """Whether `client_id` awaits an answer of the aggregator's own (not forwarded, not cancelled)."""
+        key = id_key(client_id)
+        return key in self._by_client and self._by_client[key] is None
 
     def end_local(self, client_id: JsonId) -> bool:
         """Forget a local request; False if it was cancelled meanwhile (its answer must not be sent)."""
@@ -133,10 +148,12 @@ class Router:
 
     # ---- server → client requests -------------------------------------------------------------------------
 
-    def server_request(self, alias: str, server_id: JsonId) -> str:
-        """A proxy-issued id toward the client for a request `alias`'s server sent."""
+    def server_request(self, alias: str, server_id: JsonId, now: float = 0.0) -> str | None:
+        """A proxy-issued id toward the client for a request `alias`'s server sent; None when full."""
+        if len(self._to_client) >= self._max_server_requests:
+            return None
         proxy_id = f"{self._prefix}-{alias}-{next(self._proxy_ids)}"
-        self._to_client[proxy_id] = (alias, server_id)
+        self._to_client[proxy_id] = (alias, server_id, now + self._server_request_ttl)
         self._from_server[(alias, id_key(server_id))] = proxy_id
         return proxy_id
 
@@ -145,9 +162,11 @@ class Router:
         if not isinstance(proxy_id, str):
             return None
         target = self._to_client.pop(proxy_id, None)
-        if target is not None:
-            self._from_server.pop((target[0], id_key(target[1])), None)
-        return target
+        if target is None:
+            return None
+        alias, server_id, _deadline = target
+        self._from_server.pop((alias, id_key(server_id)), None)
+        return alias, server_id
 
     def server_cancelled(self, alias: str, server_id: object) -> str | None:
         """The proxy id of a server request the server now cancels (forgotten); None if unknown."""
@@ -155,3 +174,23 @@ class Router:
         if proxy_id is not None:
             self._to_client.pop(proxy_id, None)
         return proxy_id
+
+    def server_requests_waiting(self) -> int:
+        return len(self._to_client)
+
+    def next_server_request_deadline(self) -> float | None:
+        """When the oldest server request awaiting the client expires; None if none waits."""
+        for _alias, _server_id, deadline in self._to_client.values():
+            return deadline
+        return None
+
+    def expire_server_requests(self, now: float) -> list[tuple[str, str, JsonId]]:
+        """Forget the server requests whose deadline has passed: (proxy id, alias, server id) of each."""
+        expired: list[tuple[str, str, JsonId]] = []
+        for proxy_id, (alias, server_id, deadline) in list(self._to_client.items()):
+            if deadline > now:
+                break
+            del self._to_client[proxy_id]
+            self._from_server.pop((alias, id_key(server_id)), None)
+            expired.append((proxy_id, alias, server_id))
+        return expired

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mcp_sse_proxy.aggregate.catalog import PROMPTS, RESOURCES, TEMPLATES, TOOLS, Catalog, Source
+from mcp_sse_proxy.aggregate.catalog import PROMPTS, RESOURCES, TEMPLATES, TOOLS, Source
+from mcp_sse_proxy.aggregate.catalog import MergedLists as Catalog
 
 
 def catalog() -> Catalog:
