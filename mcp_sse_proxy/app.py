@@ -69,6 +69,7 @@ async def serve(config: AppConfig, stdin_fd: int | None = None, stdout_fd: int |
         outer.start_soon(writer.run)
         async with anyio.create_task_group() as inner:
             inner.start_soon(_watch_signals, inner.cancel_scope)
+            inner.start_soon(_watch_output, writer, inner.cancel_scope)
             await relay.run(_client_messages(fd, max(p.max_message_size for p in config.profiles), writer))
             inner.cancel_scope.cancel()
         writer.close()
@@ -90,6 +91,16 @@ async def _client_messages(fd: int, max_size: int, writer: LineWriter) -> AsyncI
         except InvalidMessage as exc:
             log.error("invalid input from the client: %s", exc.reason)
             await writer.send(jsonrpc.error_response(exc.id, exc.code, exc.reason).raw)
+
+
+async def _watch_output(writer: LineWriter, reading: anyio.CancelScope) -> None:
+    """The client closed its end of stdout: nobody can read an answer any more, so stop reading."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer.watch)
+        await writer.gone.wait()
+        tg.cancel_scope.cancel()
+    log.warning("the client closed the proxy's output; exiting")
+    reading.cancel()
 
 
 async def _watch_signals(reading: anyio.CancelScope) -> None:
