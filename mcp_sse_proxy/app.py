@@ -81,7 +81,7 @@ async def _serve(
 
     relay: Relay | Aggregator
     if len(config.profiles) == 1:
-        relay = Relay(profile, to_client, os.environ)
+        relay = Relay(profile, to_client, os.environ, tap=tap)
     else:
         from .aggregate.server import Aggregator, Settings
 
@@ -92,6 +92,7 @@ async def _serve(
         outer.start_soon(writer.run)
         async with anyio.create_task_group() as inner:
             inner.start_soon(_watch_signals, inner.cancel_scope)
+            inner.start_soon(_watch_output, writer, inner.cancel_scope)
             inbound = _client_messages(fd, max(p.max_message_size for p in config.profiles), writer)
             await relay.run(inbound if tap is None else tapped(inbound, tap, side))
             inner.cancel_scope.cancel()
@@ -121,6 +122,16 @@ async def _client_messages(fd: int, max_size: int, writer: LineWriter) -> AsyncI
         except InvalidMessage as exc:
             log.error("invalid input from the client: %s", exc.reason)
             await writer.send(jsonrpc.error_response(exc.id, exc.code, exc.reason).raw)
+
+
+async def _watch_output(writer: LineWriter, reading: anyio.CancelScope) -> None:
+    """The client closed its end of stdout: nobody can read an answer any more, so stop reading."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer.watch)
+        await writer.gone.wait()
+        tg.cancel_scope.cancel()
+    log.warning("the client closed the proxy's output; exiting")
+    reading.cancel()
 
 
 async def _watch_signals(reading: anyio.CancelScope) -> None:

@@ -142,7 +142,7 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
     headers = {"User-Agent": f"{USER_AGENT}/{__version__}", **profile.headers}
     # Streams stay open for minutes (SSE, long tool calls): only connects and short exchanges time out,
     # and those limits are applied per request by the transports.
-    timeout = httpx2.Timeout(connect=profile.connect_timeout, read=None, write=None, pool=None)
+    timeout = httpx2.Timeout(profile.connect_timeout, read=None, write=None, pool=profile.queue_timeout)
     # Every in-flight request may hold a response stream open, plus the GET stream and a spare.
     limits = httpx2.Limits(
         max_connections=profile.max_concurrency + 4,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -22,14 +23,17 @@ from .awaited import AwaitedReplies
 from .config.model import Profile
 from .errors import SessionExpired, StreamLost, UpstreamError, UpstreamHTTPError, UpstreamUnavailable
 from .httpclient import REQUEST_WRITTEN, build_client
+from .protocol import eras
 from .protocol import messages as jsonrpc
 from .protocol.backoff import backoff_delay
 from .protocol.envforward import inject_env, select_env
 from .protocol.ids import ProxyIds
-from .protocol.messages import Kind, Message
+from .protocol.messages import InvalidMessage, Kind, Message
 from .protocol.pending import Pending, PendingTable
 from .protocol.session import SessionMemory
+from .protocol.tool_filter import ToolFilter
 from .protocol.urls import display
+from .tap import Direction, Tap
 from .transports import detect
 from .transports.base import Upstream
 
@@ -38,21 +42,12 @@ log = logging.getLogger("mcp_sse_proxy.relay")
 #: Where the relay sends what the client must see (server messages and the relay's own answers).
 Write = Callable[[Message], Awaitable[None]]
 
-#: Requests that may be re-sent after a 429/503 with Retry-After: they change nothing on the server.
-IDEMPOTENT = frozenset(
-    {
-        "ping",
-        "tools/list",
-        "prompts/list",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "prompts/get",
-        "completion/complete",
-        "server/discover",
-    }
-)
+#: Requests that may be re-sent (after a 429/503 with Retry-After, or a broken 2026-07-28 response stream):
+#: they change nothing on the server. The era rules' set, plus `ping`.
+IDEMPOTENT = eras.REISSUABLE_METHODS | {"ping"}
 MAX_RETRY_AFTER = 30.0
+#: Client messages waiting for the upstream (queue and outbox together); beyond it stdin is not read.
+MAX_BUFFERED = 256
 SHUTDOWN_GRACE = 2.0
 #: How long the next message waits for the previous one's request to be written (a slow connect).
 ORDER_WAIT = 2.0
@@ -67,9 +62,19 @@ class Relay:
         write: Write,
         environ: Mapping[str, str],
         on_state: Callable[[bool, str | None], None] | None = None,
+        tap: Tap | None = None,
     ) -> None:
-        """`on_state(ready, reason)` is told each time the upstream becomes ready or stops being so."""
+        """`on_state(ready, reason)` is told each time the upstream becomes ready or stops being so; `tap`
+        is told every message sent to the server and received from it."""
         self.profile = profile
+        self._tap = tap
+        self._filter = ToolFilter(profile.include_tools, profile.exclude_tools)
+        #: Ids of the client's tools/list requests, whose results the tool filter edits.
+        self._tool_lists: set[tuple[bool, jsonrpc.JsonId]] = set()
+        #: Scopes of answers being written; shutdown gives them a deadline (before, a slow reader is waited).
+        self._writing: set[anyio.CancelScope] = set()
+        self._closing = False
+        self._room = anyio.Event()
         self._on_state = on_state
         self._write = write
         self._pending = PendingTable(profile.request_timeout, profile.queue_timeout)
@@ -90,7 +95,7 @@ class Relay:
         self._connector_wake = anyio.Event()
         self._outbox_send, self._outbox_receive = anyio.create_memory_object_stream[
             tuple[Message, int, Pending | None]
-        ](math.inf)
+        ](MAX_BUFFERED + 16)
         self._reaper_wake = anyio.Event()
         self._reaper_at = math.inf
         self._idle = anyio.Event()
@@ -122,6 +127,9 @@ class Relay:
                 tg.cancel_scope.cancel()
 
     async def _shutdown(self) -> None:
+        self._closing = True
+        for scope in self._writing:
+            scope.deadline = min(scope.deadline, anyio.current_time() + SHUTDOWN_GRACE)
         with anyio.move_on_after(SHUTDOWN_GRACE):
             await self._wait_for_answers()
         self._outbox_send.close()
@@ -140,22 +148,23 @@ class Relay:
     # Client → upstream
 
     async def handle_client(self, message: Message) -> None:
-        """Take one message from the client: register it, then send it or queue it."""
-        if message.kind is Kind.REQUEST:
-            if not await self._register(message):
-                return
-            if message.method == "tools/call" and self._forwarded_env:
-                changed = inject_env(message.body, self._forwarded_env)
-                if changed is not None:
-                    message = message.with_body(changed)
-        elif message.kind is Kind.BATCH:
-            for item in message.body:
-                if isinstance(item, dict) and "method" in item and item.get("id") is not None:
-                    self._pending.add(item["id"], str(item["method"]), anyio.current_time())
-        elif message.kind is Kind.NOTIFICATION and message.method == "notifications/cancelled":
-            if not self._client_cancelled(message):
-                return
-        self._memory.observe_client(message)
+        """Take one message from the client: register it, then send it or queue it.
+
+        Waits (so stdin is not read) while `MAX_BUFFERED` messages already wait for the upstream.
+        """
+        await self._wait_for_room()
+        try:
+            accepted = await self._accept(message)
+        except InvalidMessage as exc:
+            # Routed undecoded because it is large, then found undecodable when a rule needed its body.
+            log.error("invalid input from the client: %s", exc.reason)
+            if message.kind is Kind.REQUEST and message.id is not None:
+                self._pending.pop(message.id)
+                await self._answer(jsonrpc.error_response(message.id, exc.code, exc.reason))
+            return
+        if accepted is None:
+            return
+        message = accepted
         if self._gave_up is not None and message.kind is not Kind.NOTIFICATION:
             await self._fail_message(message, self._gave_up)
             return
@@ -164,6 +173,74 @@ class Relay:
         else:
             self._queue.append(message)
             self._connector_wake.set()
+
+    async def _accept(self, message: Message) -> Message | None:
+        """Register a client message; the message to send on (maybe edited), or None when it stops here."""
+        if message.kind is Kind.REQUEST:
+            if not await self._register(message):
+                return None
+            if message.method == "tools/call" and self._filter.active:
+                name = message.params.get("name")
+                if self._filter.hides(name):
+                    self._pending.pop(message.id)  # type: ignore[arg-type]
+                    await self._answer(
+                        jsonrpc.error_response(message.id, jsonrpc.INVALID_PARAMS, f"unknown tool: {name}")
+                    )
+                    return None
+            if message.method == "tools/list" and self._filter.active:
+                self._tool_lists.add(_key(message.id))  # type: ignore[arg-type]
+            if message.method == "tools/call" and self._forwarded_env:
+                changed = inject_env(message.body, self._forwarded_env)
+                if changed is not None:
+                    message = message.with_body(changed)
+        elif message.kind is Kind.BATCH:
+            batch = await self._register_batch(message)
+            if batch is None:
+                return None
+            message = batch
+        elif message.kind is Kind.NOTIFICATION and message.method == "notifications/cancelled":
+            if not self._client_cancelled(message):
+                return None
+        self._memory.observe_client(message)
+        return message
+
+    async def _register_batch(self, message: Message) -> Message | None:
+        """Register a batch's requests; an id already in use (before or in the batch) is answered with an
+        error and left out. The batch to send, or None when nothing of it is left."""
+        kept: list[Any] = []
+        now = anyio.current_time()
+        for item in message.body:
+            item_id = item.get("id") if isinstance(item, dict) and "method" in item else None
+            if item_id is None:
+                kept.append(item)
+                continue
+            if self._ids.owns(item_id) or item_id in self._pending:
+                await self._answer(
+                    jsonrpc.error_response(
+                        item_id, jsonrpc.INVALID_REQUEST, "request id is already in use by a pending request"
+                    )
+                )
+                continue
+            entry = self._pending.add(item_id, str(item["method"]), now)
+            self._schedule_reaper(entry.effective_deadline())
+            kept.append(item)
+        if not kept:
+            return None
+        return message if len(kept) == len(message.body) else jsonrpc.from_obj(kept)
+
+    async def _wait_for_room(self) -> None:
+        while self._buffered() >= MAX_BUFFERED:
+            self._room = anyio.Event()
+            await self._room.wait()
+
+    def _buffered(self) -> int:
+        if len(self._queue) >= MAX_BUFFERED:
+            # Requests answered meanwhile (timed out, cancelled) leave their messages behind: drop them.
+            self._queue = deque(m for m in self._queue if self._is_live(m))
+        return len(self._queue) + self._outbox_send.statistics().current_buffer_used
+
+    def _made_room(self) -> None:
+        self._room.set()
 
     async def _register(self, message: Message) -> bool:
         assert message.id is not None
@@ -196,6 +273,9 @@ class Relay:
             return True
         self._pending.pop(entry.id)  # a late response for it is dropped
         self._idle.set()
+        self._made_room()
+        if self._upstream is not None and entry.sent:
+            self._upstream.forget(entry.id)
         scope = entry.extra.get("scope")
         if isinstance(scope, anyio.CancelScope):
             # Close the request's response stream: its connection and concurrency slot are free at once,
@@ -214,6 +294,8 @@ class Relay:
         if entry is not None:
             entry.sent = True
             entry.generation = self._generation
+        elif message.kind is Kind.BATCH:
+            self._mark_batch_sent(message, self._generation)
         assert self._tg is not None
         if message.kind is Kind.RESPONSE or message.method == "notifications/cancelled":
             # Nothing before them can depend on these; they must not wait behind a full limiter either
@@ -222,11 +304,22 @@ class Relay:
         else:
             self._outbox_send.send_nowait((message, self._generation, entry))
 
+    def _mark_batch_sent(self, message: Message, generation: int, sent: bool = True) -> None:
+        for item in message.body:
+            if isinstance(item, dict) and "method" in item and item.get("id") is not None:
+                entry = self._pending.get(item["id"])
+                if entry is not None:
+                    entry.sent = sent
+                    entry.generation = generation
+                    if not sent:
+                        self._schedule_reaper(entry.effective_deadline())
+
     async def _dispatcher(self) -> None:
         """Starts sends in client order: each begins once the previous one's request is on the wire."""
         assert self._tg is not None
         async with self._outbox_receive:
             async for message, generation, entry in self._outbox_receive:
+                self._made_room()
                 if entry is not None and self._pending.get(entry.id) is not entry:
                     continue  # cancelled or timed out while waiting here
                 borrower: object | None = None
@@ -256,6 +349,8 @@ class Relay:
         upstream = self._upstream
         assert upstream is not None
         token = REQUEST_WRITTEN.set(written.set if written is not None else None)
+        if self._tap is not None:
+            self._tap(Direction.PROXY_TO_SERVER, self.profile.name, message)
         try:
             if entry is not None:
                 with anyio.CancelScope() as scope:
@@ -307,6 +402,8 @@ class Relay:
                 await self._send(message, generation, entry, attempt + 1)
                 return
             await self._fail_message(message, _describe(exc))
+        except InvalidMessage as exc:  # a large message found undecodable where a rule needed its body
+            await self._fail_message(message, f"cannot relay the message: {exc.reason}", exc.code)
         except Exception:  # a bug must cost one answer, not the whole relay
             log.exception("internal error while sending a %s", message.method or "message")
             await self._fail_message(message, "internal error in the proxy (see its log)")
@@ -317,42 +414,65 @@ class Relay:
             if borrower is not None:
                 self._limiter.release_on_behalf_of(borrower)
 
-    async def _fail_message(self, message: Message, reason: str) -> None:
+    async def _fail_message(self, message: Message, reason: str, code: int = jsonrpc.INTERNAL_ERROR) -> None:
         if message.kind is Kind.REQUEST and message.id is not None:
             # A re-issued request fails under its new id: the answer goes to the client's.
             client_id = self._aliases.pop(message.id, message.id)  # type: ignore[arg-type]
             entry = self._pending.get(client_id)
             if entry is not None:
-                await self._answer_error(entry, reason)
+                await self._answer_error(entry, reason, code)
         elif message.kind is Kind.BATCH:
             for item in message.body:
                 if isinstance(item, dict) and item.get("id") is not None and "method" in item:
                     entry = self._pending.get(item["id"])
                     if entry is not None:
-                        await self._answer_error(entry, reason)
+                        await self._answer_error(entry, reason, code)
         else:
             log.warning("could not deliver a %s to the server: %s", message.method or "response", reason)
 
-    async def _answer_error(self, entry: Pending, reason: str) -> None:
+    async def _answer_error(self, entry: Pending, reason: str, code: int = jsonrpc.INTERNAL_ERROR) -> None:
         if self._pending.get(entry.id) is not entry:
             return
         self._pending.pop(entry.id)
+        self._tool_lists.discard(_key(entry.id))
+        self._made_room()
         log.warning("answering %s (id %r) with an error: %s", entry.method, entry.id, reason)
         data = {"upstream": display(self._upstream.url if self._upstream else self.profile.url)}
-        await self._answer(jsonrpc.error_response(entry.id, jsonrpc.INTERNAL_ERROR, reason, data))
+        await self._answer(jsonrpc.error_response(entry.id, code, reason, data))
 
     async def _answer(self, message: Message) -> None:
-        """Write the answer to a request, then let shutdown know: an answer is never cut off half-way."""
+        """Write the answer to a request, however slowly the client reads, and never cut off half-way;
+        only once shutting down is the wait bounded (`SHUTDOWN_GRACE`)."""
+        scope = anyio.CancelScope(shield=True)
+        if self._closing:
+            scope.deadline = anyio.current_time() + SHUTDOWN_GRACE
+        self._writing.add(scope)
         try:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE):
+            with scope:
                 await self._write(message)
         finally:
+            self._writing.discard(scope)
             self._idle.set()
 
     # ----------------------------------------------------------------------------------------------
     # Upstream → client
 
     async def _on_upstream(self, message: Message) -> None:
+        if self._tap is not None:
+            self._tap(Direction.SERVER_TO_PROXY, self.profile.name, message)
+        try:
+            await self._route_upstream(message)
+        except InvalidMessage as exc:
+            # A large server message routed undecoded, found undecodable where a rule needed its body.
+            entry = self._pending.get(message.id) if message.id is not None else None
+            if message.kind is Kind.RESPONSE and entry is not None:
+                await self._answer_error(
+                    entry, f"the server's answer cannot be decoded: {exc.reason}", exc.code
+                )
+            else:
+                log.error("dropping a server message that cannot be decoded: %s", exc.reason)
+
+    async def _route_upstream(self, message: Message) -> None:
         self._last_activity = anyio.current_time()
         kind = message.kind
         if kind is Kind.RESPONSE:
@@ -360,7 +480,7 @@ class Relay:
             if self._ids.owns(msg_id):
                 client_id = self._aliases.pop(msg_id, None)  # type: ignore[arg-type]
                 if client_id is not None:
-                    await self._on_upstream(message.with_id(client_id))
+                    await self._route_upstream(message.with_id(client_id))
                     return
                 self._own.resolve(message)
                 return
@@ -371,17 +491,30 @@ class Relay:
             if entry is None:
                 log.debug("dropping a response for unknown or finished id %r", msg_id)
                 return
-            self._pending.pop(entry.id)
             if entry.method == "initialize":
                 self._memory.observe_initialize_result(message)
+            if self._tool_lists and _key(msg_id) in self._tool_lists:
+                filtered = self._filter.filter_list(message.body)
+                if filtered is not None:
+                    message = jsonrpc.from_obj(filtered)
+                self._tool_lists.discard(_key(msg_id))
+            self._pending.pop(entry.id)
+            self._made_room()
             await self._answer(message)
         elif kind is Kind.BATCH:
+            kept: list[Any] = []
             for item in message.body:
-                if isinstance(item, dict) and "method" not in item and item.get("id") is not None:
-                    entry = self._pending.get(item["id"])
-                    if entry is not None:
-                        self._pending.pop(entry.id)
-            await self._answer(message)
+                if isinstance(item, dict) and "method" not in item:
+                    item_id = item.get("id")
+                    if item_id is not None and (
+                        self._ids.owns(item_id) or self._pending.pop(item_id) is None
+                    ):
+                        log.debug("dropping a response for unknown or finished id %r", item_id)
+                        continue
+                kept.append(item)
+            self._made_room()
+            if kept:
+                await self._answer(message if len(kept) == len(message.body) else jsonrpc.from_obj(kept))
         else:
             if kind is Kind.NOTIFICATION and message.method == "notifications/progress":
                 self._pending.touch_progress(message.params.get("progressToken"), anyio.current_time())
@@ -505,10 +638,12 @@ class Relay:
         self._generation = generation
         assert self._client is not None and self._tg is not None
         try:
-            upstream, first_sent = await detect.connect(
-                self.profile, self._client, self._tg, self._on_upstream, self._upstream_lost, first
-            )
+            with self._attempt_deadline("connecting"):
+                upstream, first_sent = await detect.connect(
+                    self.profile, self._client, self._tg, self._on_upstream, self._upstream_lost, first
+                )
         except detect.NoTransport as exc:
+            # A verdict (the server answered, in no transport we know): retrying will not change it.
             if exc.error_message is not None and entry is not None:
                 self._pending.pop(entry.id)
                 await self._answer(exc.error_message.with_id(entry.id))
@@ -516,7 +651,16 @@ class Relay:
                 await self._fail_message(first, _describe(exc))
             raise
         except UpstreamError as exc:
-            await self._fail_message(first, _describe(exc))
+            if not _may_come_up(exc):
+                await self._fail_message(first, _describe(exc))
+                raise
+            # Not reachable yet (still starting?): the message waits for the next attempt, up to its
+            # queue timeout, as it would for a reconnection.
+            if entry is not None:
+                entry.sent = False
+                self._schedule_reaper(entry.effective_deadline())
+            if self._is_live(first):
+                self._queue.appendleft(first)
             raise
         self._upstream = upstream
         if not first_sent:
@@ -529,7 +673,8 @@ class Relay:
         upstream = self._upstream
         assert upstream is not None
         self._generation += 1
-        await upstream.open()
+        with self._attempt_deadline("reconnecting"):
+            await upstream.open()
         await self._replay()
         log.warning("upstream session re-established at %s", display(upstream.url))
 
@@ -559,15 +704,25 @@ class Relay:
             if "error" in reply.body:
                 log.warning("could not restore %s after reconnecting: %s", method, reply.body["error"])
 
+    @contextmanager
+    def _attempt_deadline(self, doing: str) -> Iterator[None]:
+        """Bounds one connection attempt: a server that accepts and never answers must not stall it."""
+        limit = self.profile.connect_timeout + self.profile.read_timeout
+        try:
+            with anyio.fail_after(limit):
+                yield
+        except TimeoutError:
+            # A verdict on this attempt, as the transports' own read limits are: answered at once.
+            raise UpstreamError(
+                f"no answer from {display(self.profile.url)} within {limit:g} s while {doing}"
+            ) from None
+
     async def _after_failed_attempt(self, exc: UpstreamError, failures: int) -> None:
         attempts = self.profile.reconnect_attempts
         if attempts and failures >= attempts:
             self._gave_up = f"the upstream is unreachable after {failures} attempts: {_describe(exc)}"
             log.error("giving up on %s: %s", display(self.profile.url), self._gave_up)
             await self._fail_queue(self._gave_up)
-        elif not self._ever_connected:
-            # Nobody is waiting for a reconnect yet: answer now rather than after the queue timeout.
-            await self._fail_queue(_describe(exc))
 
     async def _fail_queue(self, reason: str) -> None:
         while self._queue:
@@ -576,6 +731,7 @@ class Relay:
     def _next_queued(self) -> Message | None:
         while self._queue:
             message = self._queue.popleft()
+            self._made_room()
             if self._is_live(message):
                 return message
         return None
@@ -629,6 +785,8 @@ class Relay:
                 if entry.sent:
                     reason = f"no response from the server within {self.profile.request_timeout:g} s"
                     await self._answer_error(entry, reason)
+                    if self._upstream is not None:
+                        self._upstream.forget(entry.id)
                     scope = entry.extra.get("scope")
                     if isinstance(scope, anyio.CancelScope):
                         scope.cancel()
@@ -667,6 +825,18 @@ class Relay:
                 ):
                     await upstream.close()
                     self._session_lost(generation, f"the keepalive ping failed ({exc.reason})")
+
+
+def _key(msg_id: jsonrpc.JsonId) -> tuple[bool, jsonrpc.JsonId]:
+    """1 and "1" are different ids."""
+    return (isinstance(msg_id, str), msg_id)
+
+
+def _may_come_up(exc: UpstreamError) -> bool:
+    """Whether a failed first connection may succeed soon: nothing listens yet, or a gateway says so."""
+    return isinstance(exc, UpstreamUnavailable) or (
+        isinstance(exc, UpstreamHTTPError) and exc.status in (502, 503, 504)
+    )
 
 
 def _describe(exc: UpstreamError) -> str:

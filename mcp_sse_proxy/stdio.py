@@ -2,14 +2,17 @@
 
 On POSIX, when stdin/stdout are pipes or sockets (as when a client spawns us), they are switched to
 non-blocking mode and served by the event loop itself: no thread hop per message. Elsewhere (files,
-consoles, Windows) reads happen in a daemon thread and writes in a worker thread. Lines are framed by
-`LineFramer`; writes are queued and flushed by one task, so lines never interleave, and a batch of queued
-lines leaves in one `writev`.
+consoles, Windows) reads and writes are blocking calls in daemon threads; setting `THREADS_ENV=1` forces
+that path, so tests exercise on Linux what Windows runs. Lines are framed by `LineFramer`; writes are queued
+and flushed by one task, so lines never interleave, and a batch of queued lines leaves in one `writev`.
+The writer reports when the client's end of stdout is gone (`LineWriter.gone`): at the first failed write,
+or, for a pipe on POSIX, as soon as its reader closes it even when nothing is being written.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import stat
 import sys
 import threading
@@ -22,6 +25,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .protocol.framing import LineFramer
 
+#: Set to "1" to force the blocking-threads path (what Windows uses) on any platform.
+THREADS_ENV = "MCP_SSE_PROXY_STDIO_THREADS"
 READ_CHUNK = 1 << 20
 #: At most this many buffers per writev (POSIX IOV_MAX is at least 1024).
 MAX_IOV = 1024
@@ -29,7 +34,7 @@ MAX_IOV = 1024
 
 def _is_pollable(fd: int) -> bool:
     """Whether the event loop can wait on `fd` directly (a pipe or socket on POSIX)."""
-    if sys.platform == "win32":
+    if sys.platform == "win32" or os.environ.get(THREADS_ENV) == "1":
         return False
     try:
         mode = os.fstat(fd).st_mode
@@ -117,6 +122,23 @@ class LineWriter:
         self._send: MemoryObjectSendStream[bytes] = send
         self._receive: MemoryObjectReceiveStream[bytes] = receive
         self.broken = False
+        #: Set once the client's end of the output is gone: nothing written from then on arrives.
+        self.gone = anyio.Event()
+
+    def mark_gone(self) -> None:
+        self.broken = True
+        self.gone.set()
+
+    async def watch(self) -> None:
+        """Return once the reader of a POSIX pipe closed it (never, for other outputs), marking it gone.
+
+        The loop reports the write end of a pipe "readable" only when its reader has closed it (an error
+        condition), so this costs no thread and no polling.
+        """
+        if sys.platform == "win32" or not _is_fifo(self._fd):
+            await anyio.sleep_forever()
+        await anyio.wait_readable(self._fd)
+        self.mark_gone()
 
     async def send(self, line: bytes) -> None:
         """Queue `line` (no trailing newline) for writing; waits when the reader of stdout is slow."""
@@ -133,6 +155,7 @@ class LineWriter:
         was_blocking = os.get_blocking(self._fd) if pollable else True
         if pollable:
             os.set_blocking(self._fd, False)
+        blocking = None if pollable else _BlockingWrites(self._fd)
         try:
             async with self._receive:
                 async for first in self._receive:
@@ -147,14 +170,16 @@ class LineWriter:
                     if self.broken:
                         continue
                     try:
-                        if pollable:
+                        if blocking is None:
                             await _write_polling(self._fd, batch)
                         else:
-                            await anyio.to_thread.run_sync(_write_all, self._fd, b"".join(batch))
+                            await blocking.write(b"".join(batch))
                     except OSError:
                         # The client went away; keep draining so senders never block forever.
-                        self.broken = True
+                        self.mark_gone()
         finally:
+            if blocking is not None:
+                blocking.close()
             if pollable:
                 _restore_blocking(self._fd, was_blocking)
 
@@ -175,6 +200,51 @@ async def _write_polling(fd: int, buffers: list[bytes]) -> None:
             else:
                 views[0] = views[0][written:]
                 written = 0
+
+
+def _is_fifo(fd: int) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+class _BlockingWrites:
+    """Blocking writes in one daemon thread: a write stuck on a client that stopped reading never keeps
+    the process from exiting (an anyio worker thread would be joined at exit)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._jobs: queue.SimpleQueue[tuple[bytes, list[OSError | None], anyio.Event, object] | None] = (
+            queue.SimpleQueue()
+        )
+        threading.Thread(target=self._serve, name="stdout-writer", daemon=True).start()
+
+    async def write(self, data: bytes) -> None:
+        done = anyio.Event()
+        outcome: list[OSError | None] = [None]
+        self._jobs.put((data, outcome, done, anyio.lowlevel.current_token()))
+        await done.wait()
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            data, outcome, done, token = job
+            try:
+                _write_all(self._fd, data)
+            except OSError as exc:
+                outcome[0] = exc
+            try:
+                anyio.from_thread.run_sync(done.set, token=token)  # type: ignore[arg-type]
+            except RuntimeError:
+                return  # the loop is gone: the process is exiting
 
 
 def _write_all(fd: int, data: bytes) -> None:

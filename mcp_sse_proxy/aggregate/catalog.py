@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..protocol.tool_filter import is_visible
 from .cursors import list_version
-from .names import NameTable, is_visible
+from .names import NameTable
 from .uris import UriTable
 
 #: List kinds, as the key of the list in its result.

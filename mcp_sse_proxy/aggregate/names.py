@@ -12,7 +12,6 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,15}$")
 SEPARATOR = "__"
@@ -80,13 +79,6 @@ def expose_all(alias: str, originals: Iterable[str], limit: int) -> dict[str, st
             for original in names:
                 result[original] = _hashed(alias, original, limit, digits)
         digits += 2
-
-
-def is_visible(original: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    """Include/exclude globs on the original name: included (all when none given) and not excluded."""
-    if include and not any(fnmatchcase(original, pattern) for pattern in include):
-        return False
-    return not any(fnmatchcase(original, pattern) for pattern in exclude)
 
 
 @dataclass(frozen=True, slots=True)

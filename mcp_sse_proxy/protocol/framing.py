@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 
-class LineTooLong(ValueError):
-    pass
-
-
 class LineFramer:
     """Splits a byte stream into lines; a line longer than `max_line` is discarded and reported once.
 

@@ -72,8 +72,9 @@ class Message:
 
     @property
     def body(self) -> Any:
+        """The decoded JSON; `InvalidMessage` (-32700) when a message routed undecoded cannot be decoded."""
         if self._body is _UNPARSED:
-            self._body = json.loads(self.raw)
+            self._body = _decode(self.raw, self.id)
         return self._body
 
     @property
@@ -163,6 +164,15 @@ def _peek(raw: bytes) -> Message | None:
     return None
 
 
+def _decode(raw: bytes | str, msg_id: JsonId | None = None) -> Any:
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidMessage(PARSE_ERROR, f"invalid JSON: {exc}", msg_id) from None
+    except RecursionError:
+        raise InvalidMessage(PARSE_ERROR, "invalid JSON: nested too deeply", msg_id) from None
+
+
 def encode(obj: Any) -> bytes:
     """Compact, single-line UTF-8 JSON (no newline can appear: JSON strings escape it)."""
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
@@ -226,13 +236,14 @@ def parse(line: bytes | str) -> Message:
         if b"\n" not in raw and b"\r" not in raw:
             peeked = _peek(raw)
             if peeked is not None:
+                if isinstance(line, bytes):
+                    # Routed undecoded, so written on as is: it must at least be UTF-8 (a fast check).
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise InvalidMessage(PARSE_ERROR, f"invalid UTF-8: {exc}", peeked.id) from None
                 return peeked
-    try:
-        obj = json.loads(line, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidMessage(PARSE_ERROR, f"invalid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidMessage(PARSE_ERROR, "invalid JSON: nested too deeply") from None
+    obj = _decode(line)
     kind, msg_id, method = classify(obj)
     raw = line.encode("utf-8") if isinstance(line, str) else line
     if b"\n" in raw or b"\r" in raw:

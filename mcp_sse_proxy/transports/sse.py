@@ -53,7 +53,6 @@ class SseUpstream:
         self._on_lost = on_lost
         self.endpoint: str | None = None
         self._scope: anyio.CancelScope | None = None
-        self.retry_ms: int | None = None
 
     async def open(self) -> None:
         await self.close_stream()
@@ -77,8 +76,6 @@ class SseUpstream:
                         await self._check_stream_response(resp, where)
                         events = event_source(resp, self._profile.max_message_size).__aiter__()
                         async for sse in events:
-                            if sse.retry is not None:
-                                self.retry_ms = sse.retry
                             if sse.event == "endpoint":
                                 self.endpoint = resolve_endpoint(self.url, sse.data.strip())
                                 break
@@ -122,8 +119,6 @@ class SseUpstream:
 
     async def _relay_events(self, events: AsyncIterator[ServerSentEvent]) -> None:
         async for sse in events:
-            if sse.retry is not None:
-                self.retry_ms = sse.retry
             if sse.event != "message" or not sse.data:
                 continue
             try:

@@ -15,9 +15,9 @@ from mcp_sse_proxy.aggregate.names import (
     check_aliases,
     expose,
     expose_all,
-    is_visible,
     name_hash,
 )
+from mcp_sse_proxy.protocol.tool_filter import is_visible
 
 VALID = re.compile(r"^[A-Za-z0-9_-]+$")
 SIXTY = "x" * 60

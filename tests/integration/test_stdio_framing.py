@@ -323,7 +323,8 @@ async def test_dead_port_at_start_answers_initialize_with_an_error(
 ) -> None:
     with closed_port() as port:
         url = f"http://127.0.0.1:{port}/sse"
-        async with raw_proxy(url, *SSE, "--connect-timeout", "3") as proxy:
+        # Nothing listens: the initialize waits for the queue timeout while the proxy retries, then fails.
+        async with raw_proxy(url, *SSE, "--connect-timeout", "3", "--queue-timeout", "2") as proxy:
             began = time.monotonic()
             await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
             answer = assert_json_rpc_line(await proxy.readline(timeout=6))
