@@ -290,6 +290,8 @@ def _secrets(profiles: Iterable[Profile], environ: Mapping[str, str]) -> frozens
         for env_name, env_value in environ.items():
             if any(env_name.startswith(prefix) for prefix in profile.env_prefixes):
                 found.add(env_value)
+        if profile.oauth_client_secret:
+            found.add(profile.oauth_client_secret)
         password = _url_password(profile.url)
         if password:
             found.add(password)

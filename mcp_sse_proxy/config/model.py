@@ -13,6 +13,8 @@ from typing import Literal
 
 TransportName = Literal["auto", "sse", "streamable-http"]
 ProtocolEra = Literal["auto", "modern", "handshake"]
+AuthMode = Literal["auto", "oauth", "none"]
+TokenStoreName = Literal["auto", "keyring", "file"]
 
 MIB = 1024 * 1024
 
@@ -61,6 +63,20 @@ class Profile:
     page_size: int = 0
     #: The file the headers above were partly read from (already applied to `headers`); for --print-config.
     header_file: Path | None = None
+    #: Sign-in (OAuth 2.1 as the MCP authorization spec describes); see `mcp_sse_proxy.auth`.
+    auth: AuthMode = "auto"
+    oauth_client_id: str | None = None
+    #: A secret: masked by the redaction step like header values.
+    oauth_client_secret: str | None = None
+    oauth_client_secret_file: Path | None = None
+    oauth_scopes: tuple[str, ...] = ()
+    oauth_resource: bool = True
+    oauth_callback_port: int | None = None
+    #: Extra authorization request parameters, each "name=value".
+    oauth_authorize_params: tuple[str, ...] = ()
+    oauth_signin_wait: float = 45.0
+    oauth_open_browser: bool = True
+    oauth_store: TokenStoreName = "auto"
     #: Where each value came from, e.g. {"url": "env ST_PROXY_SSE_URL"}; for --print-config and errors.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
