@@ -21,16 +21,37 @@ _AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization)([\"']?\s*[:=]\s*)([
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*")
 
 
+#: Secrets learnt while running (OAuth tokens read from the store or received), masked by every Redactor.
+_learnt: set[str] = set()
+_learnt_pattern: re.Pattern[str] | None = None
+
+
+def add_secret(value: str | None) -> None:
+    """Mask `value` from now on in every redacted text (tokens become secrets the moment they are seen)."""
+    global _learnt_pattern
+    if not value or len(value) < MIN_SECRET_LENGTH or value in _learnt:
+        return
+    _learnt.add(value)
+    _learnt_pattern = _pattern(_learnt)
+
+
+def _pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, values))) if values else None
+
+
 class Redactor:
-    """Masks a fixed set of secret values and credential patterns in text."""
+    """Masks a fixed set of secret values (plus those `add_secret` learnt) and credential patterns."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-        self._secrets = re.compile("|".join(map(re.escape, values))) if values else None
+        self._secrets = _pattern(secrets)
 
     def mask_values(self, text: str) -> str:
         """`text` with every configured secret value replaced (credential patterns left as they are)."""
-        return self._secrets.sub(MASK, text) if self._secrets is not None else text
+        if self._secrets is not None:
+            text = self._secrets.sub(MASK, text)
+        learnt = _learnt_pattern
+        return learnt.sub(MASK, text) if learnt is not None else text
 
     def redact(self, text: str) -> str:
         """`text` with every secret value, Authorization header value and bearer token replaced."""
