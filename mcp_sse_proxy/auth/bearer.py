@@ -87,17 +87,25 @@ class Job:
     on_url: Callable[[str], None] | None = None
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name=f"mcp-sse-proxy-signin-{self.key[:8]}", daemon=True).start()
+        threading.Thread(target=self.run, name=f"mcp-sse-proxy-signin-{self.key[:8]}", daemon=True).start()
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Run the job to its end in this thread (with an event loop of its own)."""
         try:
             from . import signin  # the SDK loads here, off the fast path
 
             self.record = anyio.run(signin.obtain, self)
         except BaseException as exc:  # reported to every waiting request
-            self.error = exc
+            self.error = _single(exc)
         finally:
             self.done.set()
+
+
+def _single(exc: BaseException) -> BaseException:
+    """The one error inside (nested) exception groups of one member; the group itself otherwise."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 _jobs: dict[str, Job] = {}

@@ -44,7 +44,9 @@ class TokenRecord:
             return False
         if self.expires_at is None:
             return True
-        return (time.time() if now is None else now) < self.expires_at - EXPIRY_SKEW
+        # Short-lived tokens get a skew in proportion: a 60 s token is not "expired" the moment it arrives.
+        skew = min(EXPIRY_SKEW, max(0.0, self.expires_at - self.updated_at) / 4)
+        return (time.time() if now is None else now) < self.expires_at - skew
 
     def secrets(self) -> list[str]:
         """Every value in the record that must never be shown."""

@@ -96,7 +96,8 @@ async def _refresh(job: Job, record: TokenRecord, client: httpx2.AsyncClient) ->
     provider, storage = _provider(
         job, record, redirect_uris=[redirect_uri(callback_ports(job.resource, None)[0])]
     )
-    provider.context.token_expiry_time = 0.0  # expired, or refused by the server: refresh it first
+    # Expired, or refused by the server: refresh it first (1, not 0: the SDK reads 0 as "no expiry").
+    provider.context.token_expiry_time = 1.0
     request = job_request(job)
     with anyio.fail_after(EXCHANGE_TIMEOUT):
         await _drive(provider, request, None, client, job)

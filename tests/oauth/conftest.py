@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import anyio
 import httpx2
 import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.integration.conftest import REPO_ROOT, RunningServer, running_server
+from tests.integration.conftest import REPO_ROOT, RunningServer, proxy_environment, running_server
 
 BROWSER = Path(__file__).with_name("browser.py")
 
@@ -102,3 +109,50 @@ def signin_env(tmp_path: Path) -> SignInEnv:
         env[name] = os.environ[name]
     token_dir = Path(os.environ["XDG_DATA_HOME"]) / "mcp-sse-proxy" / "oauth"
     return SignInEnv(env, browser_log, token_dir)
+
+
+@asynccontextmanager
+async def open_profiles_session(
+    *args: str, env: dict[str, str], errlog: IO[str] | None = None, initialize: bool = True
+) -> AsyncIterator[ClientSession]:
+    """The proxy started with `args` alone (no --sse-url; e.g. `--profile a,b`) under the SDK's stdio client."""
+    own = errlog is None
+    log_file: IO[str] = errlog if errlog is not None else tempfile.TemporaryFile("w+", encoding="utf-8")
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_sse_proxy", *args], env=proxy_environment(env), cwd=REPO_ROOT
+    )
+    try:
+        async with stdio_client(params, errlog=log_file) as (read_stream, write_stream):
+            async with ClientSession(read_stream, write_stream, read_timeout_seconds=30.0) as session:
+                if initialize:
+                    with anyio.fail_after(30.0):
+                        await session.initialize()
+                yield session
+    except BaseException:
+        if own:
+            log_file.seek(0)
+            sys.stderr.write(f"--- proxy stderr ---\n{log_file.read()[-20000:]}\n--- end ---\n")
+        raise
+    finally:
+        if own:
+            log_file.close()
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """`mcp-sse-proxy ARGS` as a subprocess (stdin closed), with the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_sse_proxy", *args],
+        env=proxy_environment(env),
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (for a pre-registered redirect URI; the proxy falls back safely)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

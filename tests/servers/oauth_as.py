@@ -61,6 +61,8 @@ class AutoApprovingProvider:
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         self.stats["registrations"] += 1
+        # Policy of this server: a registered client may ask for any scope it supports (step-up works).
+        client_info.scope = " ".join(SCOPES)
         self.clients[client_info.client_id] = client_info
 
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
