@@ -156,12 +156,19 @@ async def test_a_sign_in_finished_after_the_wait_is_used_by_the_next_request(oau
         with pytest.raises(MCPError):
             await session.initialize()
         # The user now approves in the browser the proxy opened: follow the logged URL.
-        (opened,) = signin_env.browser_opens()
+        (opened,) = await _browser_opened(signin_env)
         await anyio.to_thread.run_sync(_follow, opened["url"])
         with anyio.fail_after(20):
             await session.initialize()
         assert not (await session.call_tool("whoami", {})).is_error
     assert len(signin_env.browser_opens()) == 1
+
+
+async def _browser_opened(signin_env, count: int = 1) -> list[dict]:
+    with anyio.fail_after(20):
+        while len(opens := signin_env.browser_opens()) < count:
+            await anyio.sleep(0.05)  # the log is written by another process: nothing to wait on but time
+    return opens
 
 
 def _follow(url: str) -> None:

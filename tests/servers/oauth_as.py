@@ -33,7 +33,7 @@ from mcp.server.auth.provider import (
 from mcp.server.auth.routes import create_auth_routes
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from pydantic import AnyHttpUrl
+from pydantic import AnyHttpUrl, AnyUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -145,7 +145,7 @@ def build_app(args: argparse.Namespace, issuer: str) -> Starlette:
         provider.clients[args.client_id] = OAuthClientInformationFull(
             client_id=args.client_id,
             client_secret=args.client_secret,
-            redirect_uris=[AnyHttpUrl(args.redirect_uri)],
+            redirect_uris=[AnyUrl(args.redirect_uri)],
             token_endpoint_auth_method="client_secret_post" if args.client_secret else "none",
             grant_types=["authorization_code", "refresh_token"],
             scope=" ".join(SCOPES),
