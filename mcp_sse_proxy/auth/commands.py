@@ -105,7 +105,9 @@ async def _probe(profile: Profile) -> Trigger | None:
                 try:
                     if response.status_code in (400, 404, 405):
                         await response.aclose()
-                        request = client.build_request("GET", profile.url, headers={"Accept": "text/event-stream"})
+                        request = client.build_request(
+                            "GET", profile.url, headers={"Accept": "text/event-stream"}
+                        )
                         response = await client.send(request, stream=True)
                     if response.status_code not in (401, 403):
                         return None

@@ -91,7 +91,9 @@ async def test_a_running_proxy_refreshes_when_its_token_expires(oauth_peers, sig
     assert peers.stats().get("refreshes", 0) >= 1
 
 
-async def test_two_running_proxies_share_one_refresh_of_a_rotating_refresh_token(oauth_peers, signin_env) -> None:
+async def test_two_running_proxies_share_one_refresh_of_a_rotating_refresh_token(
+    oauth_peers, signin_env
+) -> None:
     peers = oauth_peers("--token-lifetime", "3")
     await _call(peers, signin_env)
     async with (
@@ -178,22 +180,32 @@ def _follow(url: str) -> None:
         assert client.get(url).status_code == 200
 
 
-async def test_a_server_without_registration_asks_for_a_pre_registered_client(oauth_peers, signin_env) -> None:
+async def test_a_server_without_registration_asks_for_a_pre_registered_client(
+    oauth_peers, signin_env
+) -> None:
     port = free_port()
     peers = oauth_peers(
-        "--no-registration", "--client-id", "desk-client", "--redirect-uri", f"http://127.0.0.1:{port}/callback"
+        "--no-registration",
+        "--client-id",
+        "desk-client",
+        "--redirect-uri",
+        f"http://127.0.0.1:{port}/callback",
     )
     message = await _initialize_error(peers.url, env=signin_env.env)
     assert "does not offer client registration" in message
     assert "http://127.0.0.1:" in message and "--oauth-client-id" in message
     assert signin_env.browser_opens() == []
 
-    answer = await _call(peers, signin_env, "--oauth-client-id", "desk-client", "--oauth-callback-port", str(port))
+    answer = await _call(
+        peers, signin_env, "--oauth-client-id", "desk-client", "--oauth-callback-port", str(port)
+    )
     assert answer == "signed in"
     assert peers.stats().get("registrations", 0) == 0
 
 
-async def test_a_pre_registered_confidential_client_sends_its_secret(oauth_peers, signin_env, tmp_path) -> None:
+async def test_a_pre_registered_confidential_client_sends_its_secret(
+    oauth_peers, signin_env, tmp_path
+) -> None:
     port = free_port()
     secret = "s3cr3t-client-value"
     peers = oauth_peers(
@@ -249,7 +261,9 @@ async def test_configured_scopes_and_authorize_params_reach_the_authorization_re
     oauth_peers, signin_env
 ) -> None:
     peers = oauth_peers()
-    await _call(peers, signin_env, "--oauth-scopes", "mcp,admin", "--oauth-authorize-params", "prompt=consent,x=1")
+    await _call(
+        peers, signin_env, "--oauth-scopes", "mcp,admin", "--oauth-authorize-params", "prompt=consent,x=1"
+    )
     (opened,) = signin_env.browser_opens()
     assert "prompt=consent" in opened["url"] and "x=1" in opened["url"]
     assert "scope=mcp+admin" in opened["url"] or "scope=mcp%20admin" in opened["url"]
