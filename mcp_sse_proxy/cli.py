@@ -159,6 +159,8 @@ def build_parser(*, full: bool = False) -> argparse.ArgumentParser:
         action="store_true",
         help="With --print-client-config: describe the profile with ST_PROXY_* variables only, no args.",
     )
+    for flag, text in _AUTH_ACTIONS.items():
+        actions.add_argument(flag, dest="auth_action", action="store_const", const=flag[2:], help=text)
     actions.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -211,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if namespace.check:
         return _check(effective, namespace.json)
+    if namespace.auth_action:
+        return _auth_action(effective, namespace.auth_action)
     if namespace.print_client_config:
         return _client_config(effective, namespace.print_client_config, namespace.env_only, args)
     return _run(effective)
@@ -262,6 +266,22 @@ class _HeldText:
 
     def flush(self) -> None:
         pass
+
+
+_AUTH_ACTIONS = {
+    "--login": "Sign in to each selected profile's server (OAuth) from this terminal: prints the sign-in URL, "
+    "opens the browser and waits for it, then stores the tokens for every later run.",
+    "--logout": "Forget the stored sign-in (tokens and client registration) of each selected profile.",
+    "--auth-status": "Show each selected profile's stored sign-in: issuer, scopes, expiry (never a token).",
+}
+
+
+def _auth_action(effective: Any, action: str) -> int:
+    from mcp_sse_proxy.auth.commands import run_action
+    from mcp_sse_proxy.logs import configure_logging
+
+    configure_logging(effective.logging, effective.secrets)
+    return run_action(action, effective, sys.stdout)
 
 
 def _client_config(effective: Any, client: str, env_only: bool, argv: list[str]) -> int:

@@ -136,7 +136,17 @@ def _proxy_configured(environ: Mapping[str, str]) -> bool:
     return any(name.lower() in _PROXY_VARIABLES and value for name, value in environ.items())
 
 
-def build_client(profile: Profile) -> httpx2.AsyncClient:
+def _sign_in_auth(profile: Profile, with_auth: bool) -> httpx2.Auth | None:
+    """The OAuth hook: the profile's sign-in `httpx2.Auth` (a stored-token fast path), or None."""
+    if not with_auth:
+        return None
+    from .auth import auth_for
+
+    return auth_for(profile)
+
+
+def build_client(profile: Profile, *, with_auth: bool = True) -> httpx2.AsyncClient:
+    """The client for `profile`; `with_auth=False` leaves sign-in out (the sign-in's own exchanges)."""
     from . import __version__
 
     headers = {"User-Agent": f"{USER_AGENT}/{__version__}", **profile.headers}
@@ -162,6 +172,7 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
             trust_env=True,
             follow_redirects=True,
             event_hooks=hooks,
+            auth=_sign_in_auth(profile, with_auth),
         )
     return httpx2.AsyncClient(
         headers=headers,
@@ -170,4 +181,5 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
         trust_env=False,
         follow_redirects=True,
         event_hooks=hooks,
+        auth=_sign_in_auth(profile, with_auth),
     )

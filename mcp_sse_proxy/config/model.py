@@ -13,6 +13,8 @@ from typing import Literal
 
 TransportName = Literal["auto", "sse", "streamable-http"]
 ProtocolEra = Literal["auto", "modern", "handshake"]
+AuthMode = Literal["auto", "oauth", "none"]
+TokenStoreName = Literal["auto", "keyring", "file"]
 
 MIB = 1024 * 1024
 
@@ -67,6 +69,20 @@ class Profile:
     header_file: Path | None = None
     #: The environment variables the header values name as `${VAR}` (the client must provide them).
     header_variables: tuple[str, ...] = ()
+    #: Sign-in (OAuth 2.1 as the MCP authorization spec describes); see `mcp_sse_proxy.auth`.
+    auth: AuthMode = "auto"
+    oauth_client_id: str | None = None
+    #: A secret: masked by the redaction step like header values.
+    oauth_client_secret: str | None = None
+    oauth_client_secret_file: Path | None = None
+    oauth_scopes: tuple[str, ...] = ()
+    oauth_resource: bool = True
+    oauth_callback_port: int | None = None
+    #: Extra authorization request parameters, each "name=value".
+    oauth_authorize_params: tuple[str, ...] = ()
+    oauth_signin_wait: float = 45.0
+    oauth_open_browser: bool = True
+    oauth_store: TokenStoreName = "auto"
     #: Where each value came from, e.g. {"url": "env ST_PROXY_SSE_URL"}; for --print-config and errors.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

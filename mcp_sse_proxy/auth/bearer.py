@@ -1,0 +1,226 @@
+"""The fast path: an `httpx2.Auth` that sends the stored token, and hands anything else to a sign-in job.
+
+A profile with a stored, unexpired token costs one small file read per token change and no `mcp` import.
+A 401, a `403 insufficient_scope` or an expired token start (or join) a `Job`: a thread with its own
+event loop that runs `signin.obtain` (refresh or browser sign-in). A request waits for it at most
+`oauth_signin_wait` seconds and then fails with a message saying what to do; the job goes on, and the next
+request picks up its token from the store. The job outlives the request on purpose: the user may
+approve the sign-in a minute after the client gave up on `initialize`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anyio
+import anyio.to_thread
+import httpx2
+
+from ..config.model import Profile
+from ..protocol.urls import display
+from ..redaction import add_secret
+from .errors import SignInError, SignInPending
+from .keys import canonical_resource, store_key
+from .record import TokenRecord
+from .store import TokenStore
+
+log = logging.getLogger("mcp_sse_proxy.auth")
+
+Reason = Literal["expired", "unauthorized", "step-up", "login"]
+#: Response bodies kept for the sign-in job (a challenge's body is small; anything longer is cut).
+TRIGGER_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """The request that needed a token and the server's answer to it, as plain data for another thread."""
+
+    method: str
+    url: str
+    request_headers: tuple[tuple[str, str], ...]
+    status: int | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    @classmethod
+    def of(cls, request: httpx2.Request, response: httpx2.Response | None) -> Trigger:
+        headers = tuple((k, v) for k, v in request.headers.items() if k.lower() != "authorization")
+        if response is None:
+            return cls(request.method, str(request.url), headers)
+        return cls(
+            request.method,
+            str(request.url),
+            headers,
+            response.status_code,
+            tuple(response.headers.items()),
+            response.content[:TRIGGER_BODY_LIMIT],
+        )
+
+    @property
+    def challenge(self) -> str | None:
+        return next((v for k, v in self.response_headers if k.lower() == "www-authenticate"), None)
+
+
+@dataclass(slots=True)
+class Job:
+    """One refresh or sign-in for a key, run in a thread; requests of this process join it."""
+
+    profile: Profile
+    store: TokenStore
+    key: str
+    resource: str
+    trigger: Trigger
+    reason: Reason
+    used_token: str | None
+    interactive: bool
+    done: threading.Event = field(default_factory=threading.Event)
+    record: TokenRecord | None = None
+    error: BaseException | None = None
+    #: The authorization URL once the browser step began (shown in errors so the user can open it).
+    sign_in_url: str | None = None
+    open_browser: bool = True
+    #: Called with the authorization URL (in the job's thread), e.g. to print it for `--login`.
+    on_url: Callable[[str], None] | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, name=f"mcp-sse-proxy-signin-{self.key[:8]}", daemon=True).start()
+
+    def run(self) -> None:
+        """Run the job to its end in this thread (with an event loop of its own)."""
+        try:
+            from . import signin  # the SDK loads here, off the fast path
+
+            self.record = anyio.run(signin.obtain, self)
+        except BaseException as exc:  # reported to every waiting request
+            self.error = _single(exc)
+        finally:
+            self.done.set()
+
+
+def _single(exc: BaseException) -> BaseException:
+    """The one error inside (nested) exception groups of one member; the group itself otherwise."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+_jobs: dict[str, Job] = {}
+_jobs_guard = threading.Lock()
+
+
+def join_or_start(job: Job) -> Job:
+    """The running job for `job.key` if there is one (one sign-in per key per process), else `job`."""
+    with _jobs_guard:
+        running = _jobs.get(job.key)
+        if running is not None and not running.done.is_set():
+            return running
+        _jobs[job.key] = job
+    job.start()
+    return job
+
+
+class OAuthAuth(httpx2.Auth):
+    """Bearer tokens from the store; sign-in, refresh and step-up through `signin` when needed."""
+
+    def __init__(
+        self, profile: Profile, *, interactive: bool = True, store: TokenStore | None = None
+    ) -> None:
+        self.profile = profile
+        self.interactive = interactive
+        self.store = store or TokenStore(preference=profile.oauth_store)
+        self.resource = canonical_resource(profile.url)
+        self.key = store_key(self.resource, profile.oauth_client_id)
+        self._record: TokenRecord | None = None
+        self._loaded = False
+
+    def current(self) -> TokenRecord | None:
+        """The record to use now: the one in memory while fresh, else what the store holds."""
+        if self._record is not None and self._record.is_fresh():
+            return self._record
+        if self._loaded and self._record is None and self.store.summary(self.key) is None:
+            return None
+        self._record = self.store.load(self.key)
+        self._loaded = True
+        return self._record
+
+    async def async_auth_flow(
+        self, request: httpx2.Request
+    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        record = self.current()
+        if record is not None and not record.is_fresh() and record.refresh_token:
+            record = await self._obtain(Trigger.of(request, None), "expired", record.access_token)
+        token = record.access_token if record is not None and record.is_fresh() else None
+        if token:
+            add_secret(token)
+            request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        reason = self._reason(response)
+        if reason is None:
+            return
+        await response.aread()
+        record = await self._obtain(Trigger.of(request, response), reason, token)
+        assert record.access_token is not None
+        request.headers["Authorization"] = f"Bearer {record.access_token}"
+        yield request
+
+    def _reason(self, response: httpx2.Response) -> Reason | None:
+        challenge = response.headers.get("www-authenticate", "")
+        if response.status_code == 401:
+            if self.profile.auth == "oauth" or not challenge or challenge.lower().startswith("bearer"):
+                return "unauthorized"
+            return None
+        if response.status_code == 403 and "insufficient_scope" in challenge:
+            return "step-up"
+        return None
+
+    async def _obtain(self, trigger: Trigger, reason: Reason, used_token: str | None) -> TokenRecord:
+        job = join_or_start(
+            Job(
+                self.profile,
+                self.store,
+                self.key,
+                self.resource,
+                trigger,
+                reason,
+                used_token,
+                self.interactive,
+            )
+        )
+        wait = self.profile.oauth_signin_wait
+        finished = await anyio.to_thread.run_sync(job.done.wait, wait, abandon_on_cancel=True)
+        if not finished:
+            raise SignInPending(pending_message(self.profile, job.sign_in_url, wait))
+        if job.error is not None:
+            if isinstance(job.error, SignInError):
+                raise SignInError(job.error.reason) from None
+            log.debug("sign-in failed", exc_info=job.error)
+            raise SignInError(failure_message(self.profile, job.error)) from None
+        assert job.record is not None and job.record.access_token
+        self._record = job.record
+        return job.record
+
+
+def login_hint(profile: Profile) -> str:
+    selection = f" --profile {profile.name}" if profile.name != "default" else ""
+    return f"`mcp-sse-proxy --login{selection}`"
+
+
+def pending_message(profile: Profile, url: str | None, wait: float) -> str:
+    where = (
+        f"open {url} to sign in" if url else "a sign-in is waiting for another mcp-sse-proxy or the browser"
+    )
+    return (
+        f"sign-in to {display(profile.url)} needed and not finished within {wait:g} s: {where}, then retry "
+        f"(the proxy keeps waiting for it); or run {login_hint(profile)} in a terminal"
+    )
+
+
+def failure_message(profile: Profile, error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return (
+        f"sign-in to {display(profile.url)} failed: {text}; run {login_hint(profile)} in a terminal to retry"
+    )
