@@ -26,8 +26,9 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
+from tests.oauth import oidc_peer
 from tests.oauth.form_browser import walk
-from tests.oauth.oidc_peer import OidcStack, oidc_stack  # noqa: F401 - the fixture
+from tests.oauth.oidc_peer import OidcStack, start_oidc_stack
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -105,7 +106,7 @@ async def call_text(session: ClientSession, tool: str, **arguments: str) -> str:
     return "".join(getattr(block, "text", "") for block in result.content)
 
 
-async def test_metadata_names_the_provider_and_its_capabilities(oidc_stack: OidcStack) -> None:  # noqa: F811
+async def test_metadata_names_the_provider_and_its_capabilities(oidc_stack: OidcStack) -> None:
     async with httpx2.AsyncClient(timeout=10) as http:
         anonymous = await http.post(oidc_stack.mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
         challenge = anonymous.headers["www-authenticate"]
@@ -122,7 +123,7 @@ async def test_metadata_names_the_provider_and_its_capabilities(oidc_stack: Oidc
         assert provider[f"{endpoint}_endpoint"].startswith(oidc_stack.issuer + "/")
 
 
-async def test_sdk_client_signs_in_then_refreshes_with_rotation(oidc_stack: OidcStack) -> None:  # noqa: F811
+async def test_sdk_client_signs_in_then_refreshes_with_rotation(oidc_stack: OidcStack) -> None:
     oidc_stack.set_token_ttl(2)
     storage, browser = MemoryStorage(), ScriptedBrowser()
     auth = sdk_provider(oidc_stack, storage, browser)
@@ -172,7 +173,7 @@ async def test_sdk_client_signs_in_then_refreshes_with_rotation(oidc_stack: Oidc
 
 
 async def test_admin_tool_challenges_for_the_extra_scope_and_the_sdk_steps_up(
-    oidc_stack: OidcStack,  # noqa: F811
+    oidc_stack: OidcStack,
 ) -> None:
     storage, browser = MemoryStorage(), ScriptedBrowser()
     auth = sdk_provider(oidc_stack, storage, browser)
@@ -184,7 +185,7 @@ async def test_admin_tool_challenges_for_the_extra_scope_and_the_sdk_steps_up(
     assert "mcp:admin" in parse_qs(urlsplit(browser.opened[1]).query)["scope"][0].split()
 
 
-async def test_step_up_challenge_is_403_insufficient_scope(oidc_stack: OidcStack) -> None:  # noqa: F811
+async def test_step_up_challenge_is_403_insufficient_scope(oidc_stack: OidcStack) -> None:
     storage, browser = MemoryStorage(), ScriptedBrowser()
     async with signed_in_session(oidc_stack, sdk_provider(oidc_stack, storage, browser)):
         pass
@@ -203,8 +204,6 @@ async def test_step_up_challenge_is_403_insufficient_scope(oidc_stack: OidcStack
 
 
 async def test_revoked_grant_refuses_opaque_tokens_at_once() -> None:
-    from tests.oauth.oidc_peer import start_oidc_stack
-
     with start_oidc_stack(access_token_format="opaque") as stack:
         storage, browser = MemoryStorage(), ScriptedBrowser()
         async with signed_in_session(stack, sdk_provider(stack, storage, browser)) as session:
@@ -221,3 +220,11 @@ async def test_revoked_grant_refuses_opaque_tokens_at_once() -> None:
             )
     assert response.status_code == 401
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+
+
+def test_without_node_the_stack_fails_saying_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a silent skip: CI has Node, so a machine without it must notice the missing tests."""
+    monkeypatch.setattr(oidc_peer.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="need Node.js"):
+        with start_oidc_stack():
+            pass
