@@ -213,10 +213,16 @@ function configuration() {
       },
       resourceIndicators: {
         enabled: true,
-        defaultResource: async (ctx, client, oneOf) => oneOf ?? settings.defaultResource,
+        defaultResource: async (ctx, client, oneOf) => {
+          ctx.state.resourceDefaulted = true; // so the 'reject' setting tells a client's resource from ours
+          return oneOf ?? settings.defaultResource;
+        },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx, indicator) => {
-          if (settings.rejectResourceParameter && ctx.oidc.params?.resource !== undefined) {
+          // A resumed authorization carries the resource of its first request, checked there already.
+          const resumed = ['resume', 'device_resume'].includes(ctx.oidc.route);
+          const sentResource = ctx.oidc.params?.resource !== undefined && !ctx.state.resourceDefaulted && !resumed;
+          if (settings.rejectResourceParameter && sentResource) {
             throw new errors.InvalidTarget('this test provider is configured to reject the resource parameter');
           }
           if (!isLoopbackResource(indicator)) throw new errors.InvalidTarget();
