@@ -2,9 +2,9 @@
 server in front of it on another port (`tests/servers/oidc/provider.js`, `tests/servers/oidc_mcp_server.py`).
 
 Use the `oidc_stack` fixture (import it into a conftest or test module: `from tests.oauth.oidc_peer import
-oidc_stack`) or `start_oidc_stack(...)` for a stack with other options. Node is required: without it the
-fixture fails with a message saying so (CI has Node). `npm ci` runs once when `node_modules` is missing or
-older than the lock file, under a file lock so parallel workers don't race.
+oidc_stack_fixture`; tests then take a parameter `oidc_stack`) or `start_oidc_stack(...)` for other options.
+Node is required: without it the fixture fails with a message saying so (CI has Node). `npm ci` runs once
+when `node_modules` is missing or older than the lock file, under a file lock so parallel workers don't race.
 """
 
 from __future__ import annotations
@@ -219,8 +219,8 @@ def start_oidc_stack(
         )
 
 
-@pytest.fixture
-def oidc_stack() -> Iterator[OidcStack]:
+@pytest.fixture(name="oidc_stack")
+def oidc_stack_fixture() -> Iterator[OidcStack]:
     """A fresh provider + MCP server per test (JWT access tokens living an hour; dynamic registration on)."""
     with start_oidc_stack() as stack:
         yield stack

@@ -22,7 +22,7 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 
 from mcp_sse_proxy.auth.device import device_sign_in
 from tests.oauth.chromium_browser import chromium_path, load
-from tests.oauth.oidc_peer import OidcStack
+from tests.oauth.oidc_peer import OidcStack, oidc_stack_fixture  # noqa: F401 - the fixture
 from tests.oauth.test_device_grant import register_device_client
 from tests.oauth.test_oidc_peer import MemoryStorage, call_text, signed_in_session
 

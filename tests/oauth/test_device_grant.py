@@ -16,7 +16,7 @@ import pytest
 
 from mcp_sse_proxy.auth.device import DeviceGrantError, device_sign_in
 from tests.oauth.form_browser import Arrival, walk
-from tests.oauth.oidc_peer import OidcStack, start_oidc_stack
+from tests.oauth.oidc_peer import OidcStack, oidc_stack_fixture, start_oidc_stack  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -28,7 +28,7 @@ from mcp.shared.auth import (
 
 from tests.oauth import oidc_peer
 from tests.oauth.form_browser import walk
-from tests.oauth.oidc_peer import OidcStack, start_oidc_stack
+from tests.oauth.oidc_peer import OidcStack, oidc_stack_fixture, start_oidc_stack  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
