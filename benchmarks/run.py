@@ -34,11 +34,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import workload  # noqa: E402
-from clients import DirectSse, DirectStreamable, ProxyClient, Target, TargetFailed  # noqa: E402
+from clients import Build, DirectSse, DirectStreamable, ProxyClient, Target, TargetFailed  # noqa: E402
 from processes import Children, usage  # noqa: E402
 
 REPO = HERE.parent
 DEFAULT_PROXY = "{python} -m mcp_sse_proxy --sse-url {url} --transport {transport}"
+#: The aggregate case: one proxy process serving `{profiles}` (p1,…,pN, all on the same upstream) from `{config}`.
+DEFAULT_AGGREGATE = "{python} -m mcp_sse_proxy --config {config} --profile {profiles} --transport {transport}"
+BARE = "{python} benchmarks/bare_relay.py {url} {transport}"
+PHASES = ("cold", "latency", "throughput", "large", "memory", "aggregate")
 #: name → (upstream path, the proxy's --transport value, direct client)
 TRANSPORTS: dict[str, tuple[str, str, type[DirectSse] | type[DirectStreamable]]] = {
     "sse": ("/sse", "sse", DirectSse),
@@ -62,6 +66,9 @@ class Counts:
     large_size: int
     memory_first: int
     memory_total: int
+    aggregate_cold: int
+    aggregate_calls: int
+    aggregate_rounds: int
     timeout: float
 
 
@@ -77,7 +84,10 @@ FULL = Counts(
     large_size=workload.LARGE_SIZE,
     memory_first=1000,
     memory_total=10000,
-    timeout=900,
+    aggregate_cold=3,
+    aggregate_calls=1000,
+    aggregate_rounds=3,
+    timeout=1200,
 )
 QUICK = Counts(
     cold=2,
@@ -91,6 +101,9 @@ QUICK = Counts(
     large_size=workload.LARGE_SIZE // 4,
     memory_first=100,
     memory_total=1000,
+    aggregate_cold=1,
+    aggregate_calls=100,
+    aggregate_rounds=1,
     timeout=60,
 )
 
@@ -123,9 +136,13 @@ class Bench:
         self.workdir = workdir
         self.children = Children()
         self.proxies: dict[str, str] = {"proxy": args.proxy_cmd, **dict(args.compare)}
+        if args.bare:
+            self.proxies.setdefault("bare", BARE)
         self.python = args.python
         self.base_url = ""
         self.results: dict[str, dict[str, Figures]] = {}
+        #: transport → {"direct" | "aggregate ×N": figures}
+        self.aggregates: dict[str, dict[str, Figures]] = {}
         self.phases = set(args.phases)
 
     def log(self, text: str) -> None:
@@ -173,6 +190,9 @@ class Bench:
         if "memory" in self.phases:
             self.log(f"{transport}: memory over {self.counts.memory_total} requests")
             await self._memory(transport, figures)
+        if "aggregate" in self.phases and self.args.aggregate:
+            self.log(f"{transport}: aggregates of {', '.join(map(str, self.args.aggregate))} profiles")
+            await self._aggregate(transport)
 
     # -- cold start -------------------------------------------------------------------------------------
 
@@ -288,35 +308,107 @@ class Bench:
             for client in clients:
                 await client.close()
 
+    # -- the aggregate: several profiles in one proxy process ------------------------------------------
 
-async def sequential(target: Target, n: int) -> list[float]:
+    def _aggregate_client(self, transport: str, profiles: int, tag: str) -> ProxyClient:
+        path, flag, _ = TRANSPORTS[transport]
+        config = self.workdir / f"aggregate-{transport}-{profiles}.yaml"
+        if not config.exists():
+            config.write_text(workload.aggregate_config(self.base_url + path, profiles))
+        command = self.args.aggregate_cmd.format(
+            config=shlex.quote(str(config)),
+            profiles=",".join(f"p{i}" for i in range(1, profiles + 1)),
+            transport=flag,
+            python=shlex.quote(self.python),
+        )
+        name = f"aggregate ×{profiles}"
+        stderr = self.workdir / f"aggregate{profiles}-{transport}-{tag}.log"
+        return ProxyClient(name, shlex.split(command), self.children, stderr, REPO)
+
+    async def _aggregate(self, transport: str) -> None:
+        sizes = self.args.aggregate
+        figures = {DIRECT: Figures(), **{f"aggregate ×{n}": Figures() for n in sizes}}
+        self.aggregates[transport] = figures
+        for floor in self.results[transport][DIRECT].samples.get("floor_ms", []):
+            figures[DIRECT].add("floor_ms", floor)
+        counts = self.counts
+        for _ in range(counts.aggregate_cold):
+            for n in sizes:
+                client = self._aggregate_client(transport, n, "cold")
+                started = time.perf_counter()
+                await client.spawn()
+                received, line = await client.call(workload.initialize)
+                if b'"result"' not in line:
+                    raise TargetFailed(f"{client.name}: initialize failed: {line[:300]!r}")
+                figures[client.name].add("cold_ms", (received - started) * 1000)
+                await client.close()
+            if not figures[DIRECT].samples.get("floor_ms"):
+                figures[DIRECT].add("floor_ms", await self._floor())
+        direct = self._direct(transport)
+        clients = [(self._aggregate_client(transport, n, "session"), n) for n in sizes]
+        targets: list[tuple[Target, Build]] = [(direct, workload.echo_call)]
+        targets += [(client, workload.aggregate_echo(n)) for client, n in clients]
+        try:
+            for target, build in targets:
+                await target.open()
+                for _ in range(counts.warmup):
+                    workload.check_echo((await target.call(build))[1])
+            for _ in range(counts.aggregate_rounds):
+                for target, build in targets:
+                    for latency in await sequential(target, counts.latency // counts.latency_rounds, build):
+                        figures[target.name].add("latency_us", latency * 1e6)
+                for target, build in targets:
+                    before = usage(target.pid) if target.pid else None
+                    rate = await burst(target, counts.aggregate_calls, counts.concurrency, build)
+                    figures[target.name].add("throughput_rps", rate)
+                    if before is not None and target.pid is not None:
+                        cpu = usage(target.pid).cpu_s - before.cpu_s
+                        figures[target.name].add("cpu_us_per_call", cpu / counts.aggregate_calls * 1e6)
+            for target, _ in targets:
+                if target.pid is not None:
+                    figures[target.name].values["peak_rss_mb"] = usage(target.pid).peak_rss_mb
+        finally:
+            for target, _ in targets:
+                status = await target.close()
+                if status not in (0, None):
+                    figures[target.name].notes.append(f"exit status {status} after stdin closed")
+
+
+async def sequential(target: Target, n: int, build: Build = workload.echo_call) -> list[float]:
     """Latencies of `n` echo calls one after the other; every answer is checked after its timing."""
     latencies = []
     for _ in range(n):
         started = time.perf_counter()
-        received, line = await target.call(workload.echo_call)
+        received, line = await target.call(build)
         latencies.append(received - started)
         workload.check_echo(line)
     return latencies
 
 
-async def burst(target: Target, n: int, concurrency: int) -> float:
-    """Requests per second for `n` echo calls kept `concurrency` at a time in flight."""
+async def burst(target: Target, n: int, concurrency: int, build: Build = workload.echo_call) -> float:
+    """Requests per second for `n` echo calls kept `concurrency` at a time in flight; every answer is
+    checked (after the whole burst's time is taken), so a proxy that mixes up answers fails the run."""
     remaining = n
+    lines: list[bytes] = []
 
     async def worker() -> None:
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            await target.call(workload.echo_call)
+            lines.append((await target.call(build))[1])
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - started)
+    rate = n / (time.perf_counter() - started)
+    for line in lines:
+        workload.check_echo(line)
+    return rate
 
 
 # ------------------------------------------------------------------------------------------------------
 # Report
+
+Verdict = Callable[[float | None, float | None, float | None], bool | None]
 
 
 @dataclass(frozen=True)
@@ -326,54 +418,74 @@ class Row:
     digits: int
     #: the reference column: "direct" or the key of a direct figure used as the reference
     reference: str | None
-    #: (text, test on the figure) for rows that have a target
-    target: tuple[str, Callable[[float | None, float | None], bool | None]] | None = None
+    #: (text, test on (figure, reference, the bare relay's figure)) for rows that have a target
+    target: tuple[str, Verdict] | None = None
 
 
-def _ratio_at_most(limit: float) -> Callable[[float | None, float | None], bool | None]:
-    return lambda value, ref: None if value is None or not ref else value / ref <= limit
+def _ratio_at_most(limit: float) -> Verdict:
+    return lambda value, ref, _bare: None if value is None or not ref else value / ref <= limit
 
 
-def _ratio_at_least(limit: float) -> Callable[[float | None, float | None], bool | None]:
-    return lambda value, ref: None if value is None or not ref else value / ref >= limit
+def _ratio_at_least(limit: float) -> Verdict:
+    return lambda value, ref, _bare: None if value is None or not ref else value / ref >= limit
 
 
+def _at_most(limit: float) -> Verdict:
+    return lambda value, _ref, _bare: None if value is None else value <= limit
+
+
+def _at_most_bare_and(limit: float) -> Verdict:
+    """At most the bare relay's figure (when it ran) and at most `limit` × the reference."""
+
+    def verdict(value: float | None, ref: float | None, bare: float | None) -> bool | None:
+        if value is None or not ref:
+            return None
+        return value / ref <= limit and (bare is None or value <= bare)
+
+    return verdict
+
+
+COLD = Row(
+    "cold start → initialize, ms (÷ `import httpx2` floor)",
+    "cold_ms",
+    0,
+    "floor_ms",
+    ("≤ 1.6× floor", _ratio_at_most(1.6)),
+)
+P50 = Row(
+    "sequential latency p50, µs", "latency_p50", 0, "latency_p50", ("≤ bare, ≤ 1.4×", _at_most_bare_and(1.4))
+)
+P99 = Row("sequential latency p99, µs", "latency_p99", 0, "latency_p99", ("≤ 2.0×", _ratio_at_most(2.0)))
+THROUGHPUT = Row(
+    "throughput, 32 in flight, req/s", "throughput_rps", 0, "throughput_rps", ("≥ 0.9×", _ratio_at_least(0.9))
+)
+CPU_PER_CALL = Row("CPU per call in the throughput run, µs", "cpu_us_per_call", 0, None)
 ROWS = [
-    Row(
-        "cold start → initialize, ms (÷ `import httpx2` floor)",
-        "cold_ms",
-        0,
-        "floor_ms",
-        ("≤ 2.0× floor", _ratio_at_most(2.0)),
-    ),
+    COLD,
     Row("cold start → initialize, ms (÷ minimal httpx2 client)", "cold_ms", 0, "cold_ms"),
-    Row("sequential latency p50, µs", "latency_p50", 0, "latency_p50", ("≤ 1.4×", _ratio_at_most(1.4))),
-    Row("sequential latency p99, µs", "latency_p99", 0, "latency_p99", ("≤ 2.0×", _ratio_at_most(2.0))),
-    Row(
-        "throughput, 32 in flight, req/s",
-        "throughput_rps",
-        0,
-        "throughput_rps",
-        ("≥ 0.9×", _ratio_at_least(0.9)),
-    ),
-    Row("large results, MB/s", "large_mbps", 1, "large_mbps", ("≥ 0.75×", _ratio_at_least(0.75))),
-    Row(
-        "peak RSS, MB (÷ minimal httpx2 client)",
-        "peak_rss_mb",
-        1,
-        "peak_rss_mb",
-        ("≤ 45 MB", lambda value, _ref: None if value is None else value <= 45),
-    ),
+    P50,
+    P99,
+    THROUGHPUT,
+    Row("large results, MB/s", "large_mbps", 1, "large_mbps", ("≥ 0.8×", _ratio_at_least(0.8))),
+    Row("peak RSS, MB (÷ minimal httpx2 client)", "peak_rss_mb", 1, "peak_rss_mb", ("≤ 42 MB", _at_most(42))),
     Row("RSS after first requests, MB", "rss_first_mb", 1, None),
     Row(
         "RSS after all requests, MB (÷ after first)",
         "rss_total_mb",
         1,
         "rss_first_mb",
-        ("≤ 1.05×", lambda value, ref: None if value is None or not ref else value / ref <= 1.05),
+        ("≤ 1.05×", _ratio_at_most(1.05)),
     ),
     Row("CPU of the session, s", "cpu_s", 2, None),
-    Row("CPU per call in the throughput run, µs", "cpu_us_per_call", 0, None),
+    CPU_PER_CALL,
+]
+AGGREGATE_ROWS = [
+    COLD,
+    Row(P50.label, P50.key, 0, P50.reference, ("≤ 1.4×", _ratio_at_most(1.4))),
+    P99,
+    THROUGHPUT,
+    Row("peak RSS, MB", "peak_rss_mb", 1, None, ("≤ 55 MB", _at_most(55))),
+    CPU_PER_CALL,
 ]
 
 
@@ -404,7 +516,7 @@ def _reference(row: Row, name: str, figures: dict[str, Figures]) -> float | None
 
 
 def table(
-    transport: str, figures: dict[str, Figures], counts: Counts
+    transport: str, figures: dict[str, Figures], counts: Counts, rows: Sequence[Row] = ROWS
 ) -> tuple[str, list[tuple[str, str, bool | None]]]:
     for fig in figures.values():
         finalize(fig)
@@ -415,12 +527,14 @@ def table(
     header += ["target"] + [f"met ({name})" for name in names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     verdicts: list[tuple[str, str, bool | None]] = []
-    for row in ROWS:
+    for row in rows:
         label = (
             row.label.replace("first requests", f"{counts.memory_first:,} requests")
             .replace("all requests", f"{counts.memory_total:,} requests")
             .replace("large results", f"{counts.large_size / 2**20:g} MiB results")
         )
+        if all(figures[name].get(row.key) is None for name in names):
+            continue  # a phase that did not run
         reference = None
         if row.reference is not None and row.key != "rss_total_mb":
             reference = figures[DIRECT].get(row.reference)
@@ -433,9 +547,10 @@ def table(
             ref = _reference(row, name, figures)
             ratio = None if value is None or not ref else value / ref
             cells += [_fmt(value, row.digits), "—" if ratio is None else f"{ratio:.2f}×"]
-            verdict = row.target[1](value, ref) if row.target else None
+            bare = figures["bare"].get(row.key) if "bare" in figures and name != "bare" else None
+            verdict = row.target[1](value, ref, bare) if row.target else None
             met_cells.append("" if row.target is None else {True: "yes", False: "**no**", None: "—"}[verdict])
-            if row.target is not None:
+            if row.target is not None and name != "bare":
                 verdicts.append((name, f"{transport}: {row.target[0]} — {label}", verdict))
         cells += [row.target[0] if row.target else ""] + met_cells
         lines.append("| " + " | ".join(cells) + " |")
@@ -451,6 +566,12 @@ def report(bench: Bench, elapsed: float) -> str:
         text, verdicts = table(transport, figures, counts)
         all_verdicts += verdicts
         parts.append(f"### {transport}\n\n{text}\n")
+        if transport in bench.aggregates:
+            text, verdicts = table(
+                f"{transport} aggregate", bench.aggregates[transport], counts, AGGREGATE_ROWS
+            )
+            all_verdicts += verdicts
+            parts.append(f"### {transport}: several profiles in one process\n\n{text}\n")
     met = [v for v in all_verdicts if v[2] is True]
     missed = [v for v in all_verdicts if v[2] is False]
     summary = [f"Targets met: {len(met)} of {len([v for v in all_verdicts if v[2] is not None])}."]
@@ -527,6 +648,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="another proxy command to run in the same interleaved run (repeatable)",
     )
     parser.add_argument(
+        "--bare",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the calibration relay benchmarks/bare_relay.py as target 'bare' "
+        "(default: on for a full run, off for --quick)",
+    )
+    parser.add_argument(
+        "--aggregate",
+        type=lambda s: [int(n) for n in s.split(",") if n],
+        default=[2, 4],
+        metavar="N[,N]",
+        help="profile counts for the aggregate phase: one proxy process serving N profiles (default: 2,4)",
+    )
+    parser.add_argument(
+        "--aggregate-cmd",
+        default=DEFAULT_AGGREGATE,
+        help="command running the aggregate; {config}, {profiles}, {transport} and {python} are "
+        f"substituted (default: {DEFAULT_AGGREGATE!r})",
+    )
+    parser.add_argument(
         "--transports",
         type=lambda s: s.split(","),
         default=["sse", "streamable-http"],
@@ -535,19 +676,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--phases",
         type=lambda s: s.split(","),
-        default=["cold", "latency", "throughput", "large", "memory"],
-        help="comma-separated subset of cold,latency,throughput,large,memory (e.g. to profile one)",
+        default=list(PHASES),
+        help=f"comma-separated subset of {','.join(PHASES)} (e.g. to profile one)",
     )
     parser.add_argument(
         "--python",
         default=sys.executable,
         help="interpreter for the upstream, the floor and {python} (default: this one)",
     )
-    parser.add_argument("--timeout", type=float, help="bound on the whole run, s (default: 900; quick: 60)")
+    parser.add_argument("--timeout", type=float, help="bound on the whole run, s (default: 1200; quick: 60)")
     parser.add_argument(
         "--output",
         type=Path,
-        help="write the results as markdown here (default: benchmarks/RESULTS.md for a full "
+        help="append the results as markdown here (default: benchmarks/RESULTS.md for a full "
         "run of the default phases; nothing for --quick)",
     )
     parser.add_argument("--no-write", action="store_true", help="write no results file")
@@ -556,9 +697,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = set(args.transports) - set(TRANSPORTS)
     if unknown:
         parser.error(f"unknown transport(s): {', '.join(sorted(unknown))}")
-    unknown = set(args.phases) - {"cold", "latency", "throughput", "large", "memory"}
+    unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    if args.bare is None:
+        args.bare = not args.quick
+    if any(n < 2 for n in args.aggregate):
+        parser.error("--aggregate counts are 2 or more (one profile is the plain proxy)")
     return args
 
 
@@ -569,6 +714,22 @@ def _compare(text: str) -> tuple[str, str]:
     if name in ("proxy", DIRECT):
         raise argparse.ArgumentTypeError(f"{name!r} is reserved")
     return name, command
+
+
+RESULTS_HEAD = (
+    "# Benchmark results\n\nAppended by `python benchmarks/run.py`, one section per run, newest last; see "
+    "benchmarks/README.md for the method. Ratios are to the direct connection measured in the same "
+    "interleaved run; compare ratios within a run, not figures across runs.\n"
+)
+
+
+def append_results(output: Path, env: str, text: str) -> None:
+    """Add this run under its own heading, keeping every earlier run (the history shows up in review)."""
+    previous = output.read_text() if output.exists() else RESULTS_HEAD
+    when = env.splitlines()[0].removeprefix("- date: ")
+    machine = env.splitlines()[1].removeprefix("- machine: ")
+    section = f"\n## Run of {when} on {machine}\n\n{env}\n{text}"
+    output.write_text(previous.rstrip("\n") + "\n" + section)
 
 
 async def _main(bench: Bench) -> None:
@@ -599,18 +760,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = report(bench, elapsed)
     sys.stdout.write(text)
     output = args.output
-    full_default = not args.quick and set(args.phases) == {"cold", "latency", "throughput", "large", "memory"}
+    full_default = not args.quick and set(args.phases) == set(PHASES)
     if output is None and full_default:
         output = HERE / "RESULTS.md"
     if output is not None and not args.no_write:
-        output.write_text(
-            "# Benchmark results\n\nWritten by `python benchmarks/run.py`; see benchmarks/README.md for the "
-            "method. Ratios are to the direct connection measured in the same interleaved run.\n\n"
-            + environment(bench, elapsed)
-            + "\n"
-            + text
-        )
-        sys.stderr.write(f"wrote {output}\n")
+        append_results(output, environment(bench, elapsed), text)
+        sys.stderr.write(f"appended to {output}\n")
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

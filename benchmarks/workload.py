@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -65,8 +66,18 @@ def initialize(msg_id: int) -> bytes:
     )
 
 
-def echo_call(msg_id: int) -> bytes:
-    return request(msg_id, "tools/call", {"name": "echo", "arguments": {"text": f"hello {msg_id}"}})
+def echo_call(msg_id: int, tool: str = "echo") -> bytes:
+    return request(msg_id, "tools/call", {"name": tool, "arguments": {"text": f"hello {msg_id}"}})
+
+
+def aggregate_echo(profiles: int) -> Callable[[int], bytes]:
+    """Echo calls spread over the `profiles` members of an aggregate (tools `p1__echo` … `pN__echo`)."""
+    return lambda msg_id: echo_call(msg_id, f"p{msg_id % profiles + 1}__echo")
+
+
+def aggregate_config(url: str, profiles: int) -> str:
+    """A YAML file of `profiles` profiles `p1` … `pN`, all on the same upstream `url`."""
+    return "profiles:\n" + "".join(f"  p{i}:\n    url: {url}\n" for i in range(1, profiles + 1))
 
 
 def blob_call(msg_id: int, size: int) -> bytes:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 
 import httpx2
 
 from ..errors import UpstreamError, UpstreamUnavailable
 from ..redaction import redact
+from .sse_bytes import RawEvent, aiter_events, is_utf8_stream
+
+#: What `event_source` yields: both have `event`, `data`, `id` and `retry`.
+Event = RawEvent | httpx2.ServerSentEvent
 
 
 def describe_status(resp: httpx2.Response) -> str:
@@ -76,6 +80,27 @@ class _LineEndingsAsLF:
                 yield text
 
 
-def event_source(response: httpx2.Response, max_event_size: int) -> httpx2.EventSource:
+def reference_event_source(response: httpx2.Response, max_event_size: int) -> httpx2.EventSource:
     """httpx2's SSE decoder over `response`, with our size limit and any line-ending convention."""
     return httpx2.EventSource(_LineEndingsAsLF(response), max_event_size=max_event_size)  # type: ignore[arg-type]
+
+
+def event_source(response: httpx2.Response, max_event_size: int) -> AsyncIterable[Event]:
+    """The events of an event-stream response (the caller has checked its content type): the bytes-level
+    decoder for UTF-8 streams (nearly all; `data` is then bytes), httpx2's own for any other charset."""
+    if is_utf8_stream(response):
+        return aiter_events(response, max_event_size)
+    return reference_event_source(response, max_event_size)
+
+
+def event_text(data: str | bytes) -> str:
+    """An event's data as text, whichever decoder produced it."""
+    return data if isinstance(data, str) else data.decode()
+
+
+def event_message(data: str | bytes) -> str | bytes:
+    """An event's data for `messages.parse`, read as the text it is: `json.loads` guesses UTF-16/32 or
+    drops a BOM from bytes by their first four, which it never does for text, so those stay text."""
+    if isinstance(data, bytes) and (data.startswith(b"\xef\xbb\xbf") or b"\0" in data[:4]):
+        return data.decode()
+    return data

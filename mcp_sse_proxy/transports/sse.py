@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import anyio
 import httpx2
 from anyio.abc import TaskGroup, TaskStatus
-from httpx2 import ServerSentEvent
 
 from ..config.model import Profile
 from ..errors import (
@@ -21,7 +20,16 @@ from ..errors import (
 from ..protocol.messages import InvalidMessage, JsonId, Message, parse
 from ..protocol.urls import display, resolve_endpoint
 from .base import Deliver, SessionLostCallback
-from .http import describe_status, event_source, is_event_stream, request_error, retry_after
+from .http import (
+    Event,
+    describe_status,
+    event_message,
+    event_source,
+    event_text,
+    is_event_stream,
+    request_error,
+    retry_after,
+)
 
 log = logging.getLogger("mcp_sse_proxy.sse")
 
@@ -77,7 +85,7 @@ class SseUpstream:
                         events = event_source(resp, self._profile.max_message_size).__aiter__()
                         async for sse in events:
                             if sse.event == "endpoint":
-                                self.endpoint = resolve_endpoint(self.url, sse.data.strip())
+                                self.endpoint = resolve_endpoint(self.url, event_text(sse.data).strip())
                                 break
                             log.debug("ignoring %r event before the endpoint event", sse.event)
                         if self.endpoint is None:
@@ -117,12 +125,12 @@ class SseUpstream:
                 f"{where} answered {resp.headers.get('content-type')!r}, not an event stream"
             )
 
-    async def _relay_events(self, events: AsyncIterator[ServerSentEvent]) -> None:
+    async def _relay_events(self, events: AsyncIterator[Event]) -> None:
         async for sse in events:
             if sse.event != "message" or not sse.data:
                 continue
             try:
-                message = parse(sse.data)
+                message = parse(event_message(sse.data))
             except InvalidMessage as exc:
                 log.warning("skipping an SSE message that is not JSON-RPC: %s", exc.reason)
                 continue

@@ -38,7 +38,15 @@ from ..protocol.messages import request as jsonrpc_request
 from ..protocol.urls import display
 from ..redaction import register_secret
 from .base import Deliver, SessionLostCallback
-from .http import describe_status, event_source, is_event_stream, is_json, request_error, retry_after
+from .http import (
+    describe_status,
+    event_message,
+    event_source,
+    is_event_stream,
+    is_json,
+    request_error,
+    retry_after,
+)
 
 log = logging.getLogger("mcp_sse_proxy.streamable")
 
@@ -341,7 +349,7 @@ class StreamableUpstream:
                 yield sse.id, None  # priming event or another kind: only its id matters
                 continue
             try:
-                reply = parse(sse.data)
+                reply = parse(event_message(sse.data))
             except InvalidMessage as exc:
                 log.warning("skipping an SSE message that is not JSON-RPC: %s", exc.reason)
                 yield sse.id, None
