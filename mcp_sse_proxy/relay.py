@@ -536,6 +536,8 @@ class Relay:
             # Legacy responses travel on the lost stream: nothing sent on it will be answered.
             assert self._tg is not None
             for entry in self._pending.sent_on(generation):
+                if entry.method == "subscriptions/listen":
+                    continue  # served by the era bridge, which subscribes again on the next session
                 self._tg.start_soon(
                     self._answer_error,
                     entry,

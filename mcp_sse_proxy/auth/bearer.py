@@ -10,6 +10,7 @@ approve the sign-in a minute after the client gave up on `initialize`.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import AsyncGenerator, Callable
@@ -162,6 +163,14 @@ class OAuthAuth(httpx2.Auth):
         if reason is None:
             return
         await response.aread()
+        if reason == "unauthorized" and self.profile.auth == "auto" and token is None:
+            # `auth: auto` signs in only where the server says it is an OAuth protected resource (RFC 9728
+            # metadata, named by the challenge or at a well-known URL); any other 401 is the server's answer.
+            challenge = response.headers.get("www-authenticate", "")
+            if not has_resource_metadata(challenge) and not await publishes_resource_metadata(
+                self.profile, str(request.url)
+            ):
+                return
         record = await self._obtain(Trigger.of(request, response), reason, token)
         assert record.access_token is not None
         request.headers["Authorization"] = f"Bearer {record.access_token}"
@@ -198,10 +207,65 @@ class OAuthAuth(httpx2.Auth):
             if isinstance(job.error, SignInError):
                 raise SignInError(job.error.reason) from None
             log.debug("sign-in failed", exc_info=job.error)
-            raise SignInError(failure_message(self.profile, job.error)) from None
+            raise SignInError(failure_message(self.profile, job.error, trigger)) from None
         assert job.record is not None and job.record.access_token
         self._record = job.record
         return job.record
+
+
+def has_resource_metadata(challenge: str) -> bool:
+    """Whether a `WWW-Authenticate` value is a Bearer challenge naming RFC 9728 metadata."""
+    return challenge.lower().lstrip().startswith("bearer") and "resource_metadata=" in challenge.lower()
+
+
+def protected_resource_urls(resource: str) -> list[str]:
+    """RFC 9728 well-known URLs in the spec's order: path-aware first, then the origin's root."""
+    url = httpx2.URL(resource)
+    root = str(url.copy_with(path="/.well-known/oauth-protected-resource", query=None, fragment=None))
+    path = url.path.rstrip("/")
+    if not path:
+        return [root]
+    return [root + path, root]
+
+
+async def publishes_resource_metadata(profile: Profile, resource: str) -> bool:
+    """Whether a well-known RFC 9728 URL of `resource` serves metadata (own short-lived client: an auth flow
+    cannot send a request of its own without its answer replacing the one the caller gets)."""
+    from ..httpclient import build_client
+
+    bound = httpx2.Timeout(profile.read_timeout, connect=profile.connect_timeout)
+    async with build_client(profile, with_auth=False) as client:
+        for url in protected_resource_urls(resource):
+            try:
+                async with client.stream(
+                    "GET", url, headers={"Accept": "application/json"}, timeout=bound
+                ) as probe:
+                    if await is_resource_metadata(probe):
+                        return True
+            except httpx2.HTTPError:
+                continue
+    return False
+
+
+#: Largest Protected Resource Metadata document read while probing (real ones are a few hundred bytes).
+PRM_LIMIT = 256 * 1024
+
+
+async def is_resource_metadata(response: httpx2.Response) -> bool:
+    """A 200 JSON object naming at least one authorization server (anything else is not read at all)."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if response.status_code != 200 or not (kind == "application/json" or kind.endswith("+json")):
+        return False
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > PRM_LIMIT:
+                return False
+        document = json.loads(body)
+    except (httpx2.HTTPError, ValueError, RecursionError):
+        return False
+    return isinstance(document, dict) and bool(document.get("authorization_servers"))
 
 
 def login_hint(profile: Profile) -> str:
@@ -219,8 +283,13 @@ def pending_message(profile: Profile, url: str | None, wait: float) -> str:
     )
 
 
-def failure_message(profile: Profile, error: BaseException) -> str:
+def failure_message(profile: Profile, error: BaseException, trigger: Trigger | None = None) -> str:
     text = str(error) or type(error).__name__
+    answered = ""
+    if trigger is not None and trigger.status is not None:
+        answered = f" (the server answered HTTP {trigger.status}"
+        answered += f", WWW-Authenticate: {trigger.challenge})" if trigger.challenge else ")"
     return (
-        f"sign-in to {display(profile.url)} failed: {text}; run {login_hint(profile)} in a terminal to retry"
+        f"sign-in to {display(profile.url)} failed{answered}: {text}; run {login_hint(profile)} in a terminal "
+        "to retry"
     )

@@ -115,8 +115,10 @@ def credentials_of(profile: Any, environ: Mapping[str, str]) -> list[str]:
     forwarded = sorted(name for name in environ if prefixes and name.startswith(prefixes))
     if forwarded:
         found.append("forwarded variables " + ", ".join(forwarded))
-    oauth = [name for name in getattr(profile, "__dataclass_fields__", {}) if name.startswith("oauth")]
-    if any(getattr(profile, name) for name in oauth):
+    # Sign-in is certain only when asked for or a client is configured (auto signs in on a challenge).
+    auth = getattr(profile, "auth", "auto")
+    configured = getattr(profile, "oauth_client_id", None) or getattr(profile, "oauth_client_secret", None)
+    if auth == "oauth" or (auth != "none" and configured):
         found.append("OAuth tokens")
     return found
 

@@ -219,15 +219,14 @@ async def test_detection_never_loses_the_queued_messages(
 
 
 async def test_dead_port_is_not_a_verdict(raw_proxy: Any) -> None:
-    """Nothing listens: initialize gets an error at once. Then a server starts on that port: a new initialize works,
-    and detection still prefers Streamable HTTP (the refused connection did not make it settle on SSE)."""
+    """Nothing listens: initialize gets an error once the queue timeout ends. Then a server starts on that port:
+    a new initialize works, and detection still prefers Streamable HTTP (the refused connection did not make it
+    settle on SSE)."""
     port = free_port()
-    async with raw_proxy(f"http://127.0.0.1:{port}") as proxy:
-        started = time.monotonic()
+    async with raw_proxy(f"http://127.0.0.1:{port}", "--queue-timeout", "1") as proxy:
         await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
         refused = await proxy.read_message(timeout=10)
         assert refused["id"] == 1 and refused["error"]["message"]
-        assert time.monotonic() - started < 5
         with running_server(
             "tests.servers.sdk_server", "/mcp", "--port", str(port), "--transport", "streamable"
         ):
@@ -241,7 +240,7 @@ async def test_dead_port_is_not_a_verdict(raw_proxy: Any) -> None:
 
 async def test_dead_port_then_legacy_server(raw_proxy: Any) -> None:
     port = free_port()
-    async with raw_proxy(f"http://127.0.0.1:{port}") as proxy:
+    async with raw_proxy(f"http://127.0.0.1:{port}", "--queue-timeout", "1") as proxy:
         await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
         assert "error" in await proxy.read_message(timeout=10)
         with running_server("tests.servers.sdk_server", "/sse", "--port", str(port), "--transport", "sse"):
@@ -254,7 +253,7 @@ async def test_dead_port_then_legacy_server(raw_proxy: Any) -> None:
 
 async def test_dead_port_through_the_sdk_client(proxy_session: Any) -> None:
     port = free_port()
-    async with proxy_session(f"http://127.0.0.1:{port}/mcp", era="none") as session:
+    async with proxy_session(f"http://127.0.0.1:{port}/mcp", "--queue-timeout", "1", era="none") as session:
         with anyio.fail_after(10), pytest.raises(MCPError) as refused:
             await session.initialize()
         assert str(port) in refused.value.error.message or "connect" in refused.value.error.message.lower()
@@ -285,6 +284,11 @@ async def test_bare_url_does_not_fall_back_on_other_statuses(
     )
     async with raw_proxy(fault_server.base_url) as proxy:
         await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
-        answer = await proxy.read_message(timeout=10)
-        assert answer["id"] == 1 and str(status) in answer["error"]["message"]
+        answer = await proxy.read_message(timeout=20)
+        assert answer["id"] == 1
+        if status == 503:
+            # "Unavailable" may pass: initialize is retried with backoff within --queue-timeout.
+            assert "result" in answer or str(status) in answer["error"]["message"]
+        else:
+            assert str(status) in answer["error"]["message"]
     assert all(e["path"] != "/sse" for e in await fault_server.requests())

@@ -266,7 +266,7 @@ async def test_modern_discover_answered_when_upstream_is_down() -> None:
     with running_server("tests.servers.sdk_server", "/mcp", "--transport", "streamable") as server:
         url = server.url
     # The server is gone: the probe must still be answered (with an error), not left to time out.
-    async with open_raw_proxy(url) as proxy:
+    async with open_raw_proxy(url, "--queue-timeout", "2") as proxy:
         started = time.monotonic()
         await proxy.send(modern_request(1, "server/discover"))
         response, _ = await response_to(proxy, 1, timeout=DISCOVER_BUDGET)

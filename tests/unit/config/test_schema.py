@@ -66,6 +66,9 @@ def test_parser_options_are_exactly_the_schema_flags() -> None:
         "--json",
         "--print-client-config",
         "--env-only",
+        "--login",
+        "--logout",
+        "--auth-status",
     }
     assert parser_flags == schema_flags | negations | actions
 
