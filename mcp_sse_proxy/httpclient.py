@@ -41,6 +41,15 @@ def ssl_context(profile: Profile) -> ssl.SSLContext | bool:
     return ctx
 
 
+def tls_context(profile: Profile) -> ssl.SSLContext:
+    """The TLS context every https connection of the relay uses, and the one `--check` shakes hands with.
+
+    httpx2 honours SSL_CERT_FILE and SSL_CERT_DIR for the default trust (`trust_env`), whatever
+    `use_env_proxy` says: that setting is about proxies only.
+    """
+    return httpx2.create_ssl_context(ssl_context(profile), trust_env=True)
+
+
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 #: Set by the relay around one upstream send: called once that send's first request body is on the wire,
@@ -111,7 +120,7 @@ class _TlsOnDemand(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if request.url.scheme == "https":
             if self._tls is None:
-                self._tls = httpx2.AsyncHTTPTransport(verify=ssl_context(self._profile), limits=self._limits)
+                self._tls = httpx2.AsyncHTTPTransport(verify=tls_context(self._profile), limits=self._limits)
             return await self._tls.handle_async_request(request)
         if self._plain is None:
             self._plain = httpx2.AsyncHTTPTransport(verify=False, limits=self._limits)
@@ -149,7 +158,7 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
             headers=headers,
             timeout=timeout,
             limits=limits,
-            verify=ssl_context(profile),
+            verify=tls_context(profile),
             trust_env=True,
             follow_redirects=True,
             event_hooks=hooks,

@@ -127,9 +127,10 @@ def configure_logging(
         setattr(handler, _MARK, True)
         root.addHandler(handler)
     root.setLevel(min(h.level for h in handlers))
-    quiet = logging.WARNING if level > logging.DEBUG and not settings.debug_enabled else logging.NOTSET
+    # The HTTP library's lines (several per request) would drown the one line per message of the debug
+    # log: they are written only on request.
+    quiet = logging.NOTSET if settings.debug_http else logging.WARNING
     for name in _CHATTY_LIBRARIES:
-        # One line per HTTP request is debugging detail, not something for a desktop client's log.
         logging.getLogger(name).setLevel(quiet)
     for reason in refused:
         logging.getLogger("mcp_sse_proxy").error("not writing a log file: %s", reason)

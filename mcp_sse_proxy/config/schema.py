@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -221,38 +222,49 @@ def validate(
     return problems
 
 
-def _expected(error: Any) -> str:
+def _expected(error: Any, field: str) -> str:
+    """What the value should be, in words (never a regular expression)."""
     keyword, value = error.validator, error.validator_value
     if keyword == "type":
         kinds = value if isinstance(value, list) else [value]
-        return "expected " + " or ".join(_TYPE_WORDS.get(kind, kind) for kind in kinds)
+        return "must be " + " or ".join(_TYPE_WORDS.get(kind, kind) for kind in kinds)
     if keyword == "enum":
-        return "expected one of " + ", ".join(map(str, value))
-    if keyword in ("minimum", "exclusiveMinimum"):
-        sign = ">=" if keyword == "minimum" else ">"
-        return f"expected a value {sign} {value}"
+        return "must be one of " + ", ".join(map(str, value))
+    if keyword == "minimum":
+        return f"must be at least {_number(value)}"
+    if keyword == "exclusiveMinimum":
+        return f"must be greater than {_number(value)}"
     if keyword == "required":
         return "required but not set"
     if keyword == "pattern":
-        return f"expected a value matching {value}"
+        return _PATTERN_WORDS.get(field.split(".")[0], "has a form that is not accepted")
     if keyword == "minLength":
-        return "expected a non-empty string"
+        return "must not be empty"
     if keyword == "additionalProperties":
         return "unknown setting"
-    if keyword == "propertyNames":
-        return "expected valid header names (letters, digits and !#$%&'*+.^_`|~-)"
-    return f"failed schema rule {keyword!r}"
+    return f"breaks the schema rule {keyword!r}"
 
 
 _TYPE_WORDS = {
     "number": "a number",
-    "integer": "an integer",
+    "integer": "a whole number",
     "boolean": "true or false",
     "string": "a string",
     "array": "a list",
     "object": "a mapping",
     "null": "null",
 }
+#: For each setting with a `pattern`: the rule it states, in words.
+_PATTERN_WORDS = {
+    "url": "the URL must start with http:// or https://",
+    "prefix": "an alias may hold only letters, digits, '_' and '-'",
+    "headers": "a header value must be a single line (no line breaks)",
+}
+_HEADER_NAME_WORDS = "is not a valid header name: use letters, digits and !#$%&'*+.^_`|~- only"
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _describe(error: Any, *, profile: str, sources: Mapping[str, str]) -> str:
@@ -268,21 +280,44 @@ def _describe(error: Any, *, profile: str, sources: Mapping[str, str]) -> str:
     if error.validator == "additionalProperties" and not path:
         return _unknown_keys(error, profile=profile, sources=sources)
     field = ".".join(path) or "(profile)"
+    if "propertyNames" in error.schema_path:  # the instance is a header's name, not its value
+        source = sources.get(f"{field}.{error.instance}") or sources.get(field)
+        where = f" (from {source})" if source else ""
+        return f"profile {profile!r}: {field}{where}: {error.instance!r} {_HEADER_NAME_WORDS}"
     source = sources.get(field) or (sources.get(path[0]) if path else None)
     where = f" (from {source})" if source else ""
     top = settings().get(path[0]) if path else None
     shown = ""
     if top is not None and not top.is_secret and isinstance(error.instance, str | int | float | bool):
+        shown = f", got {_shown(path[0], error.instance)!r}"
+    subject = f"header {path[1]}" if len(path) == 2 and path[0] == "headers" else ""
+    expected = _expected(error, field)
+    if field == "url" and error.validator == "pattern" and isinstance(error.instance, str):
+        expected = _url_words(error.instance)
+    if subject:
+        expected = expected.replace("a header value", f"the value of header {path[1]}", 1)
+        if error.validator == "type":
+            expected = f"the value of header {path[1]} {expected} (quote it in YAML)"
+    return f"profile {profile!r}: {field}{where}: {expected}{shown}"
+
+
+def _url_words(url: str) -> str:
+    scheme, has_scheme, rest = url.partition("://")
+    if has_scheme and scheme.lower() in ("http", "https"):
+        return "the URL must not contain spaces or line breaks" if rest else "the URL has no host"
+    looks_like_scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:(?!\d)", url) is not None
+    if not has_scheme and url and not looks_like_scheme and not url.startswith("/"):
+        return f"the URL must start with http:// or https:// (e.g. http://{url.split()[0]})"
+    return _PATTERN_WORDS["url"]
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A value fit to repeat in a message: a URL without its userinfo and query values (tokens)."""
+    if settings()[name].kind == "url" and isinstance(value, str):
         from mcp_sse_proxy.redaction import mask_url
 
-        # A URL's userinfo and query values may hold a token.
-        value = (
-            mask_url(error.instance)
-            if top.kind == "url" and isinstance(error.instance, str)
-            else error.instance
-        )
-        shown = f", got {value!r}"
-    return f"profile {profile!r}: {field}{where}: {_expected(error)}{shown}"
+        return mask_url(value)
+    return value
 
 
 def _unknown_keys(error: Any, *, profile: str, sources: Mapping[str, str]) -> str:

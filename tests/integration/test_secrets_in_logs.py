@@ -27,7 +27,7 @@ async def test_debug_log_of_a_streamable_session_masks_every_secret(
     url = f"{fault_server.mcp_url}?token={URL_TOKEN}"
     args = (
         "--transport", "streamable-http", "--header", f"X-Api-Key: {HEADER_SECRET}",
-        "--debug-enabled", "--debug-filename", str(debug_log),
+        "--debug-enabled", "--debug-filename", str(debug_log), "--debug-http",
     )  # fmt: skip
     async with raw_proxy(url, *args) as proxy:
         await proxy.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT_PARAMS})
