@@ -32,6 +32,7 @@ async def reach(profile: Profile, report: CheckReport) -> None:
             f"{display(profile.url)} is not a usable http(s) URL",
             "give the server's full URL, e.g. https://mcp.example.com/mcp or http://127.0.0.1:8000/sse",
         )
+    _check_cleartext(profile, report)
     proxy = env_proxy(profile)
     dial_host, dial_port = host, port
     if proxy is not None:
@@ -55,6 +56,20 @@ async def reach(profile: Profile, report: CheckReport) -> None:
     finally:
         with anyio.CancelScope(shield=True):
             await stream.aclose()
+
+
+def _check_cleartext(profile: Profile, report: CheckReport) -> None:
+    """Before anything is sent: a warning (or, if so configured, a failure) when headers, OAuth tokens or
+    forwarded values would cross the network in clear (plain http:// to a host that is not loopback)."""
+    from ..config.safety import cleartext_credentials
+
+    cleartext = cleartext_credentials(profile, os.environ)
+    if cleartext is None:
+        return
+    hint = "use the server's https:// URL"
+    if profile.cleartext_credentials == "error":
+        report.fail("url", f"{cleartext}; refused", hint)
+    report.record("url", "warning", cleartext, hint=hint)
 
 
 async def _resolve(profile: Profile, report: CheckReport, host: str, port: int, *, via_proxy: bool) -> None:
