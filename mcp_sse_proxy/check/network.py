@@ -72,6 +72,20 @@ async def reach(profile: Profile, report: CheckReport) -> None:
             await stream.aclose()
 
 
+def _check_cleartext(profile: Profile, report: CheckReport) -> None:
+    """Before anything is sent: a warning (or, if so configured, a failure) when headers, OAuth tokens or
+    forwarded values would cross the network in clear (plain http:// to a host that is not loopback)."""
+    from ..config.safety import cleartext_credentials
+
+    cleartext = cleartext_credentials(profile, os.environ)
+    if cleartext is None:
+        return
+    hint = "use the server's https:// URL"
+    if profile.cleartext_credentials == "error":
+        report.fail("url", f"{cleartext}; refused", hint)
+    report.record("url", "warning", cleartext, hint=hint)
+
+
 async def _resolve(profile: Profile, report: CheckReport, host: str, port: int, *, via_proxy: bool) -> None:
     started = now()
     what = "the HTTP proxy's host" if via_proxy else "the host"
