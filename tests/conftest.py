@@ -1,4 +1,5 @@
-"""Fixtures for every test directory: the anyio backend, and a HOME and XDG directories of each test's own.
+"""Fixtures for every test directory: the anyio backend, a HOME and XDG directories of each test's own, and
+the one way to start peer processes (`tests/peers.py`); a test that starts a process is marked `integration`.
 
 No test reads the developer's own profiles (`~/.config/mcp-sse-proxy/`) or writes the real user cache, log
 or data directories: every process a test starts inherits these variables from `os.environ`.
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.peers import PeerProcesses
 
 _ISOLATED = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")
 
@@ -43,6 +46,51 @@ def _own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     _point_home_at(tmp_path_factory.mktemp("home"), monkeypatch.setenv)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def _peers() -> Iterator[PeerProcesses]:
+    peers = PeerProcesses()
+    try:
+        yield peers
+    finally:
+        peers.close()
+
+
+@pytest.fixture
+def peer_processes() -> Iterator[PeerProcesses]:
+    """`peer_processes.start(module, *args, path=..., scheme=...)` → a running peer, stopped after the test."""
+    yield from _peers()
+
+
+@pytest.fixture(scope="module")
+def module_peer_processes() -> Iterator[PeerProcesses]:
+    yield from _peers()
+
+
+@pytest.fixture(scope="session")
+def session_peer_processes() -> Iterator[PeerProcesses]:
+    yield from _peers()
+
+
+#: Fixtures that start a process (directly or through the fixtures above): their tests are `integration`.
+PROCESS_FIXTURES = frozenset(
+    {
+        "peer_processes",
+        "module_peer_processes",
+        "session_peer_processes",
+        "start_peer",
+        "start_sdk_server",
+        "fault_server_process",
+        "proxy_session",
+        "raw_proxy",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
