@@ -194,20 +194,33 @@ class FaultControl:
         """The first logged request matching `predicate`, waiting up to `timeout` s for it to arrive."""
         with anyio.fail_after(timeout):
             while True:
+                version = await self._version()
                 for entry in await self.requests():
                     if predicate(entry):
                         return entry
-                # The log lives in another process: there is nothing to wait on but time.
-                await anyio.sleep(0.05)
+                await self._changed_since(version)
 
     async def wait_for_state(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0
     ) -> dict[str, Any]:
         """The server state (see `state`) once `predicate` holds, waiting up to `timeout` s."""
         with anyio.fail_after(timeout):
-            while not predicate(state := await self.state()):
-                await anyio.sleep(0.05)
-            return state
+            while True:
+                version = await self._version()
+                if predicate(state := await self.state()):
+                    return state
+                # Sessions also end without a request (a stream cut): look again within half a second.
+                await self._changed_since(version, wait=0.5)
+
+    async def _version(self) -> int:
+        return await self._changed_since(None, wait=0)
+
+    async def _changed_since(self, version: int | None, wait: float = 5.0) -> int:
+        """Wait in the server (long poll) until its change counter passes `version`; the counter."""
+        since = -1 if version is None else version
+        response = await self.client.get("/_control/changes", params={"since": since, "wait": wait})
+        response.raise_for_status()
+        return int(response.json()["version"])
 
     async def _post(self, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         response = await self.client.post(path, json=dict(payload))
