@@ -142,8 +142,10 @@ async def test_a_profile_killed_and_restarted(
     for key, value in figures.items():
         record_property(f"{transport}_{key}_s", round(value, 3))
     print(f"\nrecovery figures ({transport}): " + ", ".join(f"{k} {v:.3f} s" for k, v in figures.items()))
-    # Relay report: the debounce (0.1 s) plus scheduling; health fallback: one interval more.
-    assert figures["vanish"] < health_interval + 1.0 if transport == "streamable" else figures["vanish"] < 1.0
+    # Relay report (SSE): seen long before the 60 s health check could; health fallback: one interval more.
+    # The figures themselves are recorded above (record_property), not asserted to the tenth of a second.
+    vanish_bound = health_interval + 1.0 if transport == "streamable" else 10.0
+    assert figures["vanish"] < vanish_bound
     assert figures["down_call"] < settings.call_wait + 0.5
     assert figures["return"] < 3.0
 

@@ -212,6 +212,22 @@ class FaultControl:
                 # Sessions also end without a request (a stream cut): look again within half a second.
                 await self._changed_since(version, wait=0.5)
 
+    async def wait_for_log(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """The request log once `predicate` holds for it, waiting up to `timeout` s."""
+        with anyio.fail_after(timeout):
+            while True:
+                version = await self._version()
+                entries = await self.requests()
+                if predicate(entries):
+                    return entries
+                await self._changed_since(version)
+
+    async def wait_settled(self, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The request log once every request in it has been answered (none is still being handled)."""
+        return await self.wait_for_log(lambda entries: all(e["status"] is not None for e in entries), timeout)
+
     async def _version(self) -> int:
         return await self._changed_since(None, wait=0)
 
