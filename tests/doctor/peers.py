@@ -70,8 +70,7 @@ def main() -> None:
     parser.add_argument("--keyfile")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    tls = {"ssl_certfile": args.certfile, "ssl_keyfile": args.keyfile} if args.certfile else {}
-    serve_forever(build_app(args.kind), args.port, **tls)
+    serve_forever(build_app(args.kind), args.port, certfile=args.certfile, keyfile=args.keyfile)
 
 
 if __name__ == "__main__":
