@@ -7,6 +7,8 @@ or data directories: every process a test starts inherits these variables from `
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,22 +77,44 @@ def session_peer_processes() -> Iterator[PeerProcesses]:
     yield from _peers()
 
 
-#: Fixtures that start a process (directly or through the fixtures above): their tests are `integration`.
-PROCESS_FIXTURES = frozenset(
-    {
-        "peer_processes",
-        "module_peer_processes",
-        "session_peer_processes",
-        "start_peer",
-        "start_sdk_server",
-        "fault_server_process",
-        "proxy_session",
-        "raw_proxy",
-    }
+#: What the source of a test, or of a fixture it uses, says when it starts a process.
+_STARTS_PROCESS = (
+    "subprocess.",
+    "sys.executable",
+    "open_process(",
+    "running_server(",
+    "run_module(",
+    "spawn(",
+    "Peer(",
+    "tests.peers",
 )
+_PEER_FIXTURES = frozenset({"peer_processes", "module_peer_processes", "session_peer_processes"})
+
+
+@functools.cache
+def _starts_process(function: object) -> bool:
+    try:
+        source = inspect.getsource(function)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+    return any(token in source for token in _STARTS_PROCESS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `integration` every test that starts a process: all of tests/integration, and any test whose
+    own code or one of whose fixtures (at any depth) spawns one."""
     for item in items:
-        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        if "tests/integration/" in item.nodeid or _uses_process(item):
             item.add_marker(pytest.mark.integration)
+
+
+def _uses_process(item: pytest.Item) -> bool:
+    if _PEER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    if _starts_process(getattr(item, "function", None)):
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    for definitions in info.name2fixturedefs.values() if info is not None else ():
+        if any(_starts_process(definition.func) for definition in definitions):
+            return True
+    return False
