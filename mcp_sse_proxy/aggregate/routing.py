@@ -97,28 +97,24 @@ class Routing:
         """A routed request whose owner may be a profile still joining: look once they are in."""
         assert message.id is not None
         await self._supervisor.await_members()
-        if not self._router.is_local(message.id):
-            return  # cancelled meanwhile
-        try:
-            await self.route(message, joined=True)
-        except RequestError as exc:
-            await self._answer(
-                message.id, jsonrpc.error_response(message.id, exc.code, exc.message, exc.data)
-            )
+        await self._route_again(message, waited=False)
 
     async def _route_after_attempt(self, message: Message, member: Member) -> None:
-        assert message.id is not None
         up = await member.wait_outcome(self._settings.call_wait)
-        if not self._router.is_local(message.id):
-            return  # cancelled meanwhile
-        if not up:
+        if not up and message.id is not None and self._router.is_local(message.id):
             log.info("profile %s is still down; answering %s with an error", member.alias, message.method)
+        await self._route_again(message, waited=True)
+
+    async def _route_again(self, message: Message, *, waited: bool) -> None:
+        """After a wait: route the request for good, unless the client cancelled it meanwhile."""
+        assert message.id is not None
+        if not self._router.is_local(message.id):
+            return
         try:
-            await self.route(message, joined=True, waited=True)
+            await self.route(message, joined=True, waited=waited)
         except RequestError as exc:
-            await self._answer(
-                message.id, jsonrpc.error_response(message.id, exc.code, exc.message, exc.data)
-            )
+            reply = jsonrpc.error_response(message.id, exc.code, exc.message, exc.data)
+            await self._answer(message.id, reply)
 
     def _target(self, method: str, params: dict[str, Any]) -> tuple[Member, Any]:
         """The owning profile of a routed request; rewrites `params` to the server's names."""

@@ -10,11 +10,6 @@ from tests.aggregate.harness import Peer
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def start_peer() -> Iterator[Callable[..., Peer]]:
     """`start_peer(name, transport="streamable", *args)`: our peer (`tests.aggregate.peer`) named `name`."""
     peers: list[Peer] = []

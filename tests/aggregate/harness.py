@@ -1,4 +1,5 @@
-"""Test peers as subprocesses and an in-process client driving an `Aggregator` over memory streams.
+"""Test peers as subprocesses (started the one way, `tests/peers.py`) and an in-process client driving an
+`Aggregator` over memory streams.
 
 Every wait is bounded; every process started is stopped and reaped, also when a test fails.
 """
@@ -6,12 +7,8 @@ Every wait is bounded; every process started is stopped and reaped, also when a 
 from __future__ import annotations
 
 import itertools
-import os
-import select
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +21,7 @@ from mcp_sse_proxy.aggregate.server import Aggregator, Settings
 from mcp_sse_proxy.config.model import Profile
 from mcp_sse_proxy.protocol import messages as jsonrpc
 from mcp_sse_proxy.protocol.messages import Kind, Message
+from tests.peers import read_ready_line, spawn, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
@@ -58,65 +56,23 @@ class Peer:
     def start(self) -> Peer:
         with tempfile.NamedTemporaryFile(prefix="peer-", suffix=".stderr", delete=False) as err:
             self.stderr_path = Path(err.name)
-        with self.stderr_path.open("wb") as stderr:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    self.module,
-                    "--transport",
-                    self.transport,
-                    *self.args,
-                    "--port",
-                    str(self.port),
-                ],
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-            )
+        args = ("--transport", self.transport, *self.args, "--port", str(self.port))
+        self.process = spawn(self.module, *args, stderr_path=self.stderr_path)
         try:
-            line = _ready_line(self.process, START_TIMEOUT)
+            self.port = read_ready_line(self.process, START_TIMEOUT)
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             raise RuntimeError(f"{self.module} did not start: {exc}") from exc
-        word, _, port = line.partition(" ")
-        assert word == "READY" and port.isdigit(), line
-        self.port = int(port)
         return self
 
     def stop(self) -> None:
-        process = self.process
+        """Kill the peer (a crash, as the tests want it) and reap it; it can be started again."""
+        process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.kill()  # a crash, as the tests want it
-        try:
-            process.wait(STOP_TIMEOUT)
-        finally:
-            if process.stdout is not None:
-                process.stdout.close()
-            self.process = None
-            if self.stderr_path is not None:
-                self.stderr_path.unlink(missing_ok=True)
-
-
-def _ready_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    while b"\n" not in buffer:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no READY line within {timeout} s")
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if readable:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                raise RuntimeError(f"exited with {process.wait()}")
-            buffer += chunk
-    return buffer.split(b"\n", 1)[0].decode()
+        stop_process(process, kill=True)
+        if self.stderr_path is not None:
+            self.stderr_path.unlink(missing_ok=True)
 
 
 def profile(name: str, url: str, **kwargs: Any) -> Profile:

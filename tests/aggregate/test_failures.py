@@ -100,6 +100,8 @@ async def test_a_profile_killed_and_restarted(
     async with aggregate([profile("a", a.url), profile("b", b.url)], settings) as client:
         assert "b__echo" in await client.tool_names()
 
+        twenty_calls = anyio.Event()
+
         async def keep_calling_a() -> None:
             nonlocal calls
             while True:
@@ -107,7 +109,9 @@ async def test_a_profile_killed_and_restarted(
                 if result.get("isError") or result["content"][0]["text"] != f"alpha:{calls}":
                     failures.append(result)
                 calls += 1
-                await anyio.sleep(0.02)
+                if calls >= 20:
+                    twenty_calls.set()
+                await anyio.sleep(0.02)  # pacing the calls, not waiting for anything
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(keep_calling_a)
@@ -131,16 +135,17 @@ async def test_a_profile_killed_and_restarted(
             figures["return"] = anyio.current_time() - listening
             assert await client.text("b__echo", {"text": "back"}) == "beta:back"
             with anyio.fail_after(10):
-                while calls < 20:
-                    await anyio.sleep(0.02)
+                await twenty_calls.wait()
             tg.cancel_scope.cancel()
         assert failures == []
     FIGURES[transport] = figures
     for key, value in figures.items():
         record_property(f"{transport}_{key}_s", round(value, 3))
     print(f"\nrecovery figures ({transport}): " + ", ".join(f"{k} {v:.3f} s" for k, v in figures.items()))
-    # Relay report: the debounce (0.1 s) plus scheduling; health fallback: one interval more.
-    assert figures["vanish"] < health_interval + 1.0 if transport == "streamable" else figures["vanish"] < 1.0
+    # Relay report (SSE): seen long before the 60 s health check could; health fallback: one interval more.
+    # The figures themselves are recorded above (record_property), not asserted to the tenth of a second.
+    vanish_bound = health_interval + 1.0 if transport == "streamable" else 10.0
+    assert figures["vanish"] < vanish_bound
     assert figures["down_call"] < settings.call_wait + 0.5
     assert figures["return"] < 3.0
 
@@ -168,7 +173,8 @@ async def test_a_call_right_after_a_restart_is_served(
         b.start()
         asked = anyio.current_time()
         assert await client.text("b__echo", {"text": "now"}) == "beta:now"
-        assert anyio.current_time() - asked < settings.call_wait
+        # Served by the call's own reconnection, not after the relay's (8 s) or the supervisor's backoff.
+        assert anyio.current_time() - asked < patient.reconnect_initial_backoff
         await wait_tools(client, lambda names: "b__echo" in names, timeout=5)
 
 
@@ -241,5 +247,5 @@ async def test_stdin_closing_answers_calls_in_flight(start_peer: Callable[..., P
         for alias in ("a", "b"):
             answer = await client.wait_for(lambda m, alias=alias: m.get("id") == f"last-{alias}", timeout=15)
             assert "result" in answer or "error" in answer
-        await anyio.sleep(0.5)
-        assert len([m for m in client.received if str(m.get("id", "")).startswith("last-")]) == 2
+    # The aggregate has stopped: nothing more can arrive, so one answer each means exactly one.
+    assert len([m for m in client.received if str(m.get("id", "")).startswith("last-")]) == 2

@@ -1,28 +1,22 @@
 """Fixtures for the `--check` and client-config tests: peer servers on 127.0.0.1 as subprocesses.
 
-Every wait is bounded, and every process started here is terminated and reaped at teardown.
+Peers start the one way (`tests/peers.py`): a bounded wait on their `READY` line, stopped at teardown.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
-import queue
 import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 5.0
+from tests.peers import REPO_ROOT, PeerProcesses
+
+__all__ = ["REPO_ROOT", "Certificate", "Peer", "free_port", "make_self_signed"]
 
 
 @dataclass(frozen=True)
@@ -33,69 +27,15 @@ class Peer:
     process: subprocess.Popen[bytes]
 
 
-def _read_port(process: subprocess.Popen[bytes]) -> int:
-    lines: queue.Queue[bytes] = queue.Queue()
-    assert process.stdout is not None
-    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
-    try:
-        line = lines.get(timeout=START_TIMEOUT)
-    except queue.Empty:
-        raise RuntimeError("the test peer did not announce its port in time") from None
-    if not line.startswith(b"PORT "):
-        raise RuntimeError(f"the test peer failed to start: {line!r}")
-    return int(line.split()[1])
-
-
-def _wait_serving(base: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx2.Client(verify=False, trust_env=False, timeout=2.0) as client:
-        while True:
-            try:
-                client.get(base + "/")
-                return
-            except httpx2.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the test peer at {base} does not answer") from None
-                time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
-    if process.stdout is not None:
-        process.stdout.close()
-
-
 @pytest.fixture(scope="session")
-def start_peer() -> Iterator[object]:
+def start_peer(session_peer_processes: PeerProcesses) -> Callable[..., Peer]:
     """`start_peer(kind, *args, scheme="http")` → a running `Peer`; all are stopped at the session's end."""
-    started: list[subprocess.Popen[bytes]] = []
 
     def start(kind: str, *args: str, scheme: str = "http") -> Peer:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("ST_PROXY_")}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.doctor.peers", kind, *args],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(process)
-        base = f"{scheme}://127.0.0.1:{_read_port(process)}"
-        _wait_serving(base)
-        return Peer(base, process)
+        server = session_peer_processes.start("tests.doctor.peers", kind, *args, scheme=scheme)
+        return Peer(server.base_url, server.process)
 
-    try:
-        yield start
-    finally:
-        for process in started:
-            _stop(process)
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,21 @@
 """Test peers for the `--check` tests: official SDK servers and a server that wants credentials.
 
 Run as `python -m tests.doctor.peers KIND [--certfile PEM --keyfile PEM]` with KIND one of `sse`,
-`streamable`, `stateless` or `unauthorized`. It binds 127.0.0.1 on a free port, prints `PORT <n>` and serves
-until terminated.
+`streamable`, `stateless` or `unauthorized`. It binds 127.0.0.1 (`--port`, 0: a free one), prints `READY <n>`
+once it serves, and serves until terminated.
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
-import sys
 
-import uvicorn
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.servers.serving import serve_forever
 
 KINDS = ("sse", "streamable", "stateless", "unauthorized")
 SERVER_NAME = "doctor-peer"
@@ -69,23 +68,9 @@ def main() -> None:
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = uvicorn.Config(
-        build_app(args.kind),
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-        ssl_certfile=args.certfile,
-        ssl_keyfile=args.keyfile,
-    )
-    # Connections made before uvicorn serves wait in the listen backlog, so the port can be announced now.
-    sys.stdout.write(f"PORT {sock.getsockname()[1]}\n")
-    sys.stdout.flush()
-    uvicorn.Server(config).run(sockets=[sock])
+    serve_forever(build_app(args.kind), args.port, certfile=args.certfile, keyfile=args.keyfile)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,14 @@ Every wait is bounded and every process started here is killed and reaped at tea
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import select
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any, Literal
 
 import anyio
@@ -38,7 +35,9 @@ from mcp.client.session import (
 )
 from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests import peers
+from tests.peers import REPO_ROOT, RunningServer
+
 LOOPBACK = "127.0.0.1"
 SERVER_START_TIMEOUT = 15.0
 PROXY_START_TIMEOUT = 20.0
@@ -48,100 +47,14 @@ PROCESS_STOP_TIMEOUT = 5.0
 Era = Literal["legacy", "modern", "auto", "none"]
 
 
-@pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    return "asyncio"
+# ---- peer servers as subprocesses (the one way: tests/peers.py) --------------------------------------------
 
 
-# ---- peer servers as subprocesses ----------------------------------------------------------------------------
-
-
-@dataclass
-class RunningServer:
-    """A peer server subprocess listening on 127.0.0.1:`port`; `url` is its MCP endpoint."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    path: str
-    stderr_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return self.base_url + self.path
-
-    def stderr_text(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-
-def _read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """Read the first stdout line of `process` within `timeout` seconds, without blocking past it."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    while b"\n" not in buffer:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no READY line within {timeout} s (got {buffer!r})")
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if not readable:
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise RuntimeError(f"server exited before READY (exit code {process.wait()}, output {buffer!r})")
-        buffer += chunk
-    return buffer.split(b"\n", 1)[0].decode()
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after a bounded wait; always reaps."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(PROCESS_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(PROCESS_STOP_TIMEOUT)
-    for stream in (process.stdout, process.stdin):
-        if stream is not None:
-            stream.close()
-
-
-@contextmanager
 def running_server(
     module: str, path: str, *args: str, timeout: float = SERVER_START_TIMEOUT
-) -> Iterator[RunningServer]:
+) -> contextlib.AbstractContextManager[RunningServer]:
     """Start `python -m <module> --port 0 <args>` from the repo root and wait for its `READY <port>`."""
-    with tempfile.NamedTemporaryFile(
-        prefix=f"{module.rsplit('.', 1)[-1]}-", suffix=".stderr", delete=False
-    ) as err:
-        stderr_path = Path(err.name)
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module, "--port", "0", *args],
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
-    try:
-        try:
-            line = _read_ready_line(process, timeout)
-        except (TimeoutError, RuntimeError) as exc:
-            raise RuntimeError(
-                f"{module} {' '.join(args)} did not start: {exc}\n{stderr_path.read_text()}"
-            ) from exc
-        word, _, port = line.partition(" ")
-        if word != "READY" or not port.isdigit():
-            raise RuntimeError(f"{module} printed {line!r} instead of 'READY <port>'")
-        yield RunningServer(process=process, port=int(port), path=path, stderr_path=stderr_path)
-    finally:
-        stop_process(process)
-        stderr_path.unlink(missing_ok=True)
+    return peers.running_server(module, *args, path=path, timeout=timeout)
 
 
 def sdk_endpoint_path(transport: str) -> str:
@@ -281,20 +194,49 @@ class FaultControl:
         """The first logged request matching `predicate`, waiting up to `timeout` s for it to arrive."""
         with anyio.fail_after(timeout):
             while True:
+                version = await self._version()
                 for entry in await self.requests():
                     if predicate(entry):
                         return entry
-                # The log lives in another process: there is nothing to wait on but time.
-                await anyio.sleep(0.05)
+                await self._changed_since(version)
 
     async def wait_for_state(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0
     ) -> dict[str, Any]:
         """The server state (see `state`) once `predicate` holds, waiting up to `timeout` s."""
         with anyio.fail_after(timeout):
-            while not predicate(state := await self.state()):
-                await anyio.sleep(0.05)
-            return state
+            while True:
+                version = await self._version()
+                if predicate(state := await self.state()):
+                    return state
+                # Sessions also end without a request (a stream cut): look again within half a second.
+                await self._changed_since(version, wait=0.5)
+
+    async def wait_for_log(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """The request log once `predicate` holds for it, waiting up to `timeout` s."""
+        with anyio.fail_after(timeout):
+            while True:
+                version = await self._version()
+                entries = await self.requests()
+                if predicate(entries):
+                    return entries
+                await self._changed_since(version)
+
+    async def wait_settled(self, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The request log once every request in it has been answered (none is still being handled)."""
+        return await self.wait_for_log(lambda entries: all(e["status"] is not None for e in entries), timeout)
+
+    async def _version(self) -> int:
+        return await self._changed_since(None, wait=0)
+
+    async def _changed_since(self, version: int | None, wait: float = 5.0) -> int:
+        """Wait in the server (long poll) until its change counter passes `version`; the counter."""
+        since = -1 if version is None else version
+        response = await self.client.get("/_control/changes", params={"since": since, "wait": wait})
+        response.raise_for_status()
+        return int(response.json()["version"])
 
     async def _post(self, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         response = await self.client.post(path, json=dict(payload))

@@ -433,12 +433,10 @@ async def test_modern_cancellation_reaches_handshake_server(
         )
         await proxy.read_until(lambda m: m.get("method") == "notifications/progress", 10)
         await proxy.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}})
-        with anyio.fail_after(5):
-            while True:
-                sessions = (await fault_server.state())["sessions"]
-                if any(s["cancelled"] for s in sessions):
-                    break
-                await anyio.sleep(0.05)
+        state = await fault_server.wait_for_state(
+            lambda state: any(s["cancelled"] for s in state["sessions"])
+        )
+        sessions = state["sessions"]
     [session] = [s for s in sessions if s["cancelled"]]
     assert len(session["cancelled"]) == 1
 

@@ -239,9 +239,12 @@ async def test_sdk_server_options(start_sdk_server: Any) -> None:
 
 async def test_sdk_server_subscribe_and_log_level(sdk_streamable_server: RunningServer) -> None:
     updates: list[Any] = []
+    updated = anyio.Event()
 
     async def on_message(message: Any) -> None:
         updates.append(message)
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.set()
 
     async with sdk_client("streamable", sdk_streamable_server.url, message_handler=on_message) as session:
         assert session.server_capabilities is not None and session.server_capabilities.resources is not None
@@ -255,8 +258,7 @@ async def test_sdk_server_subscribe_and_log_level(sdk_streamable_server: Running
         )
         assert text_of(await session.call_tool("touch", {})) == "notified"
         with anyio.fail_after(5):
-            while not any(isinstance(m, types.ResourceUpdatedNotification) for m in updates):
-                await anyio.sleep(0.02)
+            await updated.wait()
 
 
 async def test_sdk_server_speaks_2026_when_probed(sdk_streamable_server: RunningServer) -> None:

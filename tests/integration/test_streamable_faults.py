@@ -45,9 +45,7 @@ def free_port() -> int:
 
 async def wait_for_posts(control: FaultControl, method: str, count: int, timeout: float = 5.0) -> None:
     """Wait until the server has logged `count` POSTs of `method` (its log lives in another process)."""
-    with anyio.fail_after(timeout):
-        while len(posts(await control.requests(), method)) < count:
-            await anyio.sleep(0.05)
+    await control.wait_for_log(lambda entries: len(posts(entries, method)) >= count, timeout)
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
@@ -643,8 +641,8 @@ async def test_request_timeout_cancels_upstream_and_progress_extends_it(
         await proxy.send(rpc("tools/call", 2, name="slow", arguments={"seconds": 3, "steps": 1}))
         started = time.monotonic()
         answer = await proxy.read_message(timeout=5)
-        assert answer["id"] == 2 and "error" in answer
-        assert 0.9 <= time.monotonic() - started < 3
+        assert answer["id"] == 2 and "error" in answer  # the server would have answered with a result
+        assert time.monotonic() - started >= 0.9
         state = await fault_server.wait_for_state(
             lambda s: bool(s["sessions"]) and s["sessions"][0]["cancelled"] == [2]
         )
@@ -688,8 +686,7 @@ async def test_a_server_without_sessions(fault_server: FaultControl, proxy_sessi
     async with proxy_session(fault_server.mcp_url) as session:
         assert text_of(await session.call_tool("echo", {"text": "x"})) == "x"
         await session.send_ping()
-    await anyio.sleep(0.3)
-    entries = await fault_server.requests()
+    entries = await fault_server.wait_settled()  # the proxy has exited: this is every request it made
     assert all("mcp-session-id" not in e["headers"] for e in entries)
     assert all(e["method"] == "POST" for e in entries)
     assert all(e["headers"].get("mcp-protocol-version") == "2025-11-25" for e in entries[1:])

@@ -208,8 +208,9 @@ async def test_progress_streams_as_it_arrives(
     assert text_of(result) == "slept 2.0"
     assert [value for _, value in arrivals] == [1, 2, 3, 4]
     first = arrivals[0][0]
-    # The first step ends 0.5 s in; relayed as it streams, it reaches the client long before the result.
-    assert first - started < 1.3, f"first progress after {first - started:.2f} s"
+    # The first step ends 0.5 s in; relayed as it streams, it reaches the client long before the result
+    # (a gap between two arrivals, whatever a loaded machine adds to the start).
+    assert first > started
     assert finished - first > 1.0, f"first progress only {finished - first:.2f} s before the result"
     assert all(later[0] >= earlier[0] for earlier, later in zip(arrivals, arrivals[1:], strict=False))
 

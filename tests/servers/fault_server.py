@@ -15,6 +15,8 @@ Control API (JSON over HTTP on the same port; never logged):
 - `POST /_control/send` with `{"message": {...}, "session": id?}` pushes a raw JSON-RPC message to the client:
   on the legacy SSE stream, or on the Streamable standalone GET stream (buffered until one is open).
 - `GET /_control/state` returns the live sessions with their log level, subscriptions and cancelled request ids.
+- `GET /_control/changes?since=N&wait=S` answers `{"version": V}` once the server's change counter V (bumped
+  as each request arrives and as it is answered) exceeds N, or after S seconds: tests wait on it, not on sleeps.
 
 Run it as `python -m tests.servers.fault_server [--port 0] [--certfile PEM --keyfile KEY]` (prints `READY <port>`;
 https with a certificate), or in-process with `async with running_fault_server() as (server, base_url): ...`.
@@ -378,6 +380,25 @@ class FaultServer:
         self.sessions: dict[str, Session] = {}
         self._seq = itertools.count(1)
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._version = 0
+        self._changed: anyio.Event | None = None  # made in the event loop, at the first wait
+
+    def _bump(self) -> None:
+        self._version += 1
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def _changes(self, query: str) -> dict[str, int]:
+        params = parse_qs(query)
+        since = int((params.get("since") or ["-1"])[0])
+        wait = min(float((params.get("wait") or ["5"])[0]), 30.0)
+        with anyio.move_on_after(wait):
+            while self._version <= since:
+                if self._changed is None:
+                    self._changed = anyio.Event()
+                await self._changed.wait()
+        return {"version": self._version}
 
     # ---- control ---------------------------------------------------------------------------------------------
 
@@ -427,6 +448,8 @@ class FaultServer:
         route = (http.method, http.path.rstrip("/"))
         if route == ("GET", "/_control/log"):
             await http.respond_json(200, {"requests": self.requests})
+        elif route == ("GET", "/_control/changes"):
+            await http.respond_json(200, await self._changes(http.query))
         elif route == ("GET", "/_control/state"):
             await http.respond_json(200, self.state())
         elif route == ("POST", "/_control/restart"):
@@ -474,10 +497,12 @@ class FaultServer:
             "status": None,
         }
         self.requests.append(entry)
+        self._bump()
         try:
             await self._route(http, entry)
         finally:
             entry["status"] = http.status
+            self._bump()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         async with anyio.create_task_group() as task_group:
