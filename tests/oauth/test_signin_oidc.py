@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
 
 # Until the proxy's sign-in (mcp_sse_proxy/auth/signin.py and tests/oauth/conftest.py's fixtures) is merged
 # alongside, there is nothing to test here; afterwards this line is a no-op and can go.
@@ -153,6 +154,18 @@ async def test_step_up_on_insufficient_scope(oidc_stack: OidcStack, signin_env) 
         assert result.content[0].text == "admin: hi"
     assert len(signin_env.browser_opens()) == 2
     assert set(stored_record(signin_env)["scope"].split()) >= {"mcp", "mcp:admin"}
+
+
+async def test_step_up_beyond_the_registered_scope_fails_clearly(oidc_stack: OidcStack, signin_env) -> None:
+    """oidc-provider's own rule: a dynamically registered client may only ask for the scopes it registered (the
+    SDK registers the challenge's). Step-up then gets invalid_scope: the call must fail at once, saying so.
+    (Re-registering with the union of scopes would make it work; the proxy does not do that.)"""
+    oidc_stack.configure(scope_policy="registered")
+    async with open_proxy_session(oidc_stack.mcp_url, env=signin_env.env) as session:
+        assert not (await session.call_tool("whoami", {})).is_error
+        with anyio.fail_after(30), pytest.raises(MCPError, match="invalid_scope"):
+            await session.call_tool("admin_echo", {"text": "hi"})
+        assert not (await session.call_tool("whoami", {})).is_error, "the first sign-in still works"
 
 
 async def test_pre_registered_client_at_a_provider_without_registration(signin_env) -> None:
