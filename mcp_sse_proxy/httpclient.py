@@ -6,12 +6,14 @@ import os
 import ssl
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from typing import Literal
 
 import httpx2
 
 from .config.model import Profile
 
 USER_AGENT = "mcp-sse-proxy"
+SignIn = Literal["interactive", "stored", "off"]
 
 
 def ssl_context(profile: Profile) -> ssl.SSLContext | bool:
@@ -82,17 +84,18 @@ def _proxy_configured(environ: Mapping[str, str]) -> bool:
     return any(name.lower() in _PROXY_VARIABLES and value for name, value in environ.items())
 
 
-def _sign_in_auth(profile: Profile, with_auth: bool) -> httpx2.Auth | None:
+def _sign_in_auth(profile: Profile, sign_in: SignIn) -> httpx2.Auth | None:
     """The OAuth hook: the profile's sign-in `httpx2.Auth` (a stored-token fast path), or None."""
-    if not with_auth:
+    if sign_in == "off":
         return None
     from .auth import auth_for
 
-    return auth_for(profile)
+    return auth_for(profile, interactive=sign_in == "interactive")
 
 
-def build_client(profile: Profile, *, with_auth: bool = True) -> httpx2.AsyncClient:
-    """The client for `profile`; `with_auth=False` leaves sign-in out (the sign-in's own exchanges)."""
+def build_client(profile: Profile, *, sign_in: SignIn = "interactive") -> httpx2.AsyncClient:
+    """The client for `profile`. `sign_in`: "interactive" (the relay: may open a browser), "stored" (use
+    and refresh stored tokens only, e.g. for --check) or "off" (the sign-in's own exchanges)."""
     from . import __version__
 
     headers = {"User-Agent": f"{USER_AGENT}/{__version__}", **profile.headers}
@@ -114,7 +117,7 @@ def build_client(profile: Profile, *, with_auth: bool = True) -> httpx2.AsyncCli
             trust_env=True,
             follow_redirects=True,
             event_hooks={"request": [_trace_writes]},
-            auth=_sign_in_auth(profile, with_auth),
+            auth=_sign_in_auth(profile, sign_in),
         )
     return httpx2.AsyncClient(
         headers=headers,
@@ -123,5 +126,5 @@ def build_client(profile: Profile, *, with_auth: bool = True) -> httpx2.AsyncCli
         trust_env=False,
         follow_redirects=True,
         event_hooks={"request": [_trace_writes]},
-        auth=_sign_in_auth(profile, with_auth),
+        auth=_sign_in_auth(profile, sign_in),
     )

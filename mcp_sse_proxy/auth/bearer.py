@@ -85,6 +85,8 @@ class Job:
     open_browser: bool = True
     #: Called with the authorization URL (in the job's thread), e.g. to print it for `--login`.
     on_url: Callable[[str], None] | None = None
+    #: Set by `--login`: shows (verification_uri, verification_uri_complete, user_code) of a device grant.
+    on_device: Callable[[str, str | None, str], None] | None = None
 
     def start(self) -> None:
         threading.Thread(target=self.run, name=f"mcp-sse-proxy-signin-{self.key[:8]}", daemon=True).start()
@@ -96,12 +98,12 @@ class Job:
 
             self.record = anyio.run(signin.obtain, self)
         except BaseException as exc:  # reported to every waiting request
-            self.error = _single(exc)
+            self.error = single_error(exc)
         finally:
             self.done.set()
 
 
-def _single(exc: BaseException) -> BaseException:
+def single_error(exc: BaseException) -> BaseException:
     """The one error inside (nested) exception groups of one member; the group itself otherwise."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]

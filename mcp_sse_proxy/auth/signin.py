@@ -38,6 +38,8 @@ from mcp.shared.auth import (
 
 from ..protocol.urls import display
 from ..redaction import add_secret
+from . import device_login
+from .bearer import single_error
 from .browser import open_browser
 from .callback import CallbackServer, PortsInUse
 from .errors import SignInError
@@ -85,7 +87,7 @@ async def obtain(job: Job) -> TokenRecord:
 def _http_client(job: Job) -> httpx2.AsyncClient:
     from ..httpclient import build_client
 
-    return build_client(job.profile, with_auth=False)
+    return build_client(job.profile, sign_in="off")
 
 
 # --- refresh -------------------------------------------------------------------------------------------
@@ -136,13 +138,18 @@ async def _sign_in(job: Job, record: TokenRecord | None, client: httpx2.AsyncCli
     try:
         async with anyio.create_task_group() as tg:
             await server.serve(tg)
-            provider.context.redirect_handler = _redirect_handler(job)
+            provider.context.redirect_handler = _redirect_handler(job, provider, client)
             provider.context.callback_handler = _callback_handler(server)
             with anyio.fail_after(SIGNIN_DEADLINE):
                 await _drive(provider, request, trigger, client, job)
             tg.cancel_scope.cancel()
-    except TimeoutError:
-        raise SignInError(f"nobody completed the sign-in within {SIGNIN_DEADLINE:g} s") from None
+    except BaseException as exc:
+        inner = single_error(exc)
+        if isinstance(inner, TimeoutError):
+            raise SignInError(f"nobody completed the sign-in within {SIGNIN_DEADLINE:g} s") from None
+        if not isinstance(inner, device_login.DeviceGranted):
+            raise inner from None
+        await storage.set_tokens(OAuthToken.model_validate(inner.token))
     finally:
         await server.aclose()
     if storage.tokens is None:
@@ -151,8 +158,14 @@ async def _sign_in(job: Job, record: TokenRecord | None, client: httpx2.AsyncCli
     return _save(job, provider, storage, record)
 
 
-def _redirect_handler(job: Job) -> Any:
+def _redirect_handler(job: Job, provider: _Provider, client: httpx2.AsyncClient) -> Any:
     async def redirect(url: str) -> None:
+        if device_login.wanted(job):
+            token = await device_login.sign_in(
+                job, provider.context, provider.raw_metadata, client, SIGNIN_DEADLINE
+            )
+            if token is not None:
+                raise device_login.DeviceGranted(token)
         url = _with_extra_params(url, authorize_params(job.profile.oauth_authorize_params))
         job.sign_in_url = url
         log.warning("sign-in needed for %s: open %s", display(job.profile.url), url)
@@ -227,6 +240,9 @@ class _Provider(OAuthClientProvider):
     """The SDK provider, with configured scopes joined to the challenged ones at authorization."""
 
     configured_scope: str | None = None
+    #: The authorization server's metadata as served (the SDK's model drops members it does not know,
+    #: such as `device_authorization_endpoint`).
+    raw_metadata: dict[str, Any] | None = None
 
     async def _perform_authorization_code_grant(self) -> tuple[str, str]:
         metadata = self.context.client_metadata
@@ -245,7 +261,8 @@ def _provider(
     metadata = OAuthClientMetadata(
         redirect_uris=redirect_uris,  # type: ignore[arg-type]
         token_endpoint_auth_method="client_secret_post" if secret else "none",
-        grant_types=["authorization_code", "refresh_token"],
+        grant_types=["authorization_code", "refresh_token"]
+        + ([device_login.DEVICE_GRANT] if device_login.wanted(job) else []),
         response_types=["code"],
         scope=configured_scope,
         client_name="mcp-sse-proxy",
@@ -349,7 +366,9 @@ def _save(job: Job, provider: _Provider, storage: _Storage, old: TokenRecord | N
     record.scope = tokens.scope
     record.expires_at = storage.received_at + tokens.expires_in if tokens.expires_in is not None else None
     if context.oauth_metadata is not None:
-        record.oauth_metadata = context.oauth_metadata.model_dump(mode="json", exclude_none=True)
+        known = context.oauth_metadata.model_dump(mode="json", exclude_none=True)
+        raw = provider.raw_metadata or (old.oauth_metadata if old is not None else None) or {}
+        record.oauth_metadata = {**raw, **known}
     if context.protected_resource_metadata is not None:
         record.resource_metadata = context.protected_resource_metadata.model_dump(
             mode="json", exclude_none=True
@@ -407,11 +426,26 @@ async def _drive(
                 with anyio.fail_after(EXCHANGE_TIMEOUT):
                     response = await client.send(outgoing, auth=None)
                     await response.aread()
+                _remember_metadata(provider, outgoing, response)
             outgoing = await flow.asend(response)
     except StopAsyncIteration:
         return
     finally:
         await flow.aclose()
+
+
+def _remember_metadata(provider: _Provider, request: httpx2.Request, response: httpx2.Response) -> None:
+    path = request.url.path
+    if response.status_code != 200 or not (
+        "/.well-known/oauth-authorization-server" in path or "/.well-known/openid-configuration" in path
+    ):
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    if isinstance(body, dict) and provider.raw_metadata is None:
+        provider.raw_metadata = body
 
 
 def _check_registration(provider: _Provider, outgoing: httpx2.Request, job: Job) -> None:
