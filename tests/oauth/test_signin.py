@@ -94,7 +94,9 @@ async def test_a_running_proxy_refreshes_when_its_token_expires(oauth_peers, sig
 async def test_two_running_proxies_share_one_refresh_of_a_rotating_refresh_token(
     oauth_peers, signin_env
 ) -> None:
-    peers = oauth_peers("--token-lifetime", "3")
+    # Long enough that starting both proxies needs no refresh, and that the one refresh made below is
+    # still fresh when the second proxy looks at the store.
+    peers = oauth_peers("--token-lifetime", "8")
     await _call(peers, signin_env)
     async with (
         open_proxy_session(peers.url, env=signin_env.env) as first,
