@@ -22,10 +22,9 @@ import httpx2
 
 from ..config.model import Profile
 from ..protocol.urls import display
-from ..redaction import add_secret
 from .errors import SignInError, SignInPending
 from .keys import canonical_resource, store_key
-from .record import TokenRecord
+from .record import TokenRecord, keep_secret
 from .store import TokenStore
 
 log = logging.getLogger("mcp_sse_proxy.auth")
@@ -157,7 +156,7 @@ class OAuthAuth(httpx2.Auth):
             record = await self._obtain(Trigger.of(request, None), "expired", record.access_token)
         token = record.access_token if record is not None and record.is_fresh() else None
         if token:
-            add_secret(token)
+            keep_secret(token)
             request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         reason = self._reason(response)

@@ -21,10 +21,9 @@ from mcp.shared.auth import (
     ProtectedResourceMetadata,
 )
 
-from ..redaction import add_secret
 from . import device_login
 from .errors import SignInError
-from .record import TokenRecord
+from .record import TokenRecord, keep_secret
 
 if TYPE_CHECKING:
     from .bearer import Job
@@ -44,8 +43,8 @@ class Storage:
         return _tokens_of(self._record)
 
     async def set_tokens(self, tokens: OAuthToken) -> None:
-        add_secret(tokens.access_token)
-        add_secret(tokens.refresh_token)
+        keep_secret(tokens.access_token)
+        keep_secret(tokens.refresh_token)
         self.tokens = tokens
         self.received_at = time.time()
 
@@ -53,7 +52,7 @@ class Storage:
         return self.client_info
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        add_secret(client_info.client_secret)
+        keep_secret(client_info.client_secret, lasting=True)
         self.client_info = client_info
         # Kept at once: a sign-in the user abandons must not cost another registration next time.
         record = self._record or TokenRecord(key=self._job.key, resource=self._job.resource)
@@ -137,7 +136,7 @@ def _client_secret(job: Job) -> str | None:
                 f"{exc.strerror or exc}"
             ) from None
         secret = text.strip().splitlines()[0].strip() if text.strip() else ""
-        add_secret(secret)
+        keep_secret(secret, lasting=True)
         return secret or None
     return None
 

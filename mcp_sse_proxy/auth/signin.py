@@ -27,7 +27,6 @@ import httpx2
 from mcp.shared.auth import AuthorizationCodeResult, OAuthToken
 
 from ..protocol.urls import display
-from ..redaction import add_secret
 from . import device_login
 from .bearer import single_error
 from .browser import open_browser
@@ -37,7 +36,7 @@ from .errors import SignInError
 from .keys import authorize_params, callback_ports, redirect_uri
 from .lock import FileLock
 from .provider import Provider, prepare, save_record
-from .record import TokenRecord
+from .record import TokenRecord, keep_secret
 
 if TYPE_CHECKING:
     from .bearer import Job
@@ -174,7 +173,7 @@ def _callback_handler(server: CallbackServer) -> Any:
             detail = f": {result.error_description}" if result.error_description else ""
             raise SignInError(f"the authorization server refused the sign-in ({result.error}{detail})")
         assert result.code is not None
-        add_secret(result.code)
+        keep_secret(result.code)
         return AuthorizationCodeResult(code=result.code, state=result.state, iss=result.iss)
 
     return callback
