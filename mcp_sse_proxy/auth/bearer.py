@@ -171,7 +171,9 @@ class OAuthAuth(httpx2.Auth):
     def _reason(self, response: httpx2.Response) -> Reason | None:
         challenge = response.headers.get("www-authenticate", "")
         if response.status_code == 401:
-            if self.profile.auth == "oauth" or not challenge or challenge.lower().startswith("bearer"):
+            # auto: only a Bearer challenge means OAuth (the spec requires one since 2025-06-18); a bare 401
+            # is as likely an API key that is missing. `auth: oauth` signs in on any 401.
+            if self.profile.auth == "oauth" or challenge.lower().startswith("bearer"):
                 return "unauthorized"
             return None
         if response.status_code == 403 and "insufficient_scope" in challenge:
@@ -193,13 +195,16 @@ class OAuthAuth(httpx2.Auth):
         )
         wait = self.profile.oauth_signin_wait
         finished = await anyio.to_thread.run_sync(job.done.wait, wait, abandon_on_cancel=True)
+        status = trigger.status or 401
+        answer = {"status": status, "challenge": trigger.challenge}
+        said = f"HTTP {status} from {trigger.method} {display(trigger.url)}: " if trigger.status else ""
         if not finished:
-            raise SignInPending(pending_message(self.profile, job.sign_in_url, wait))
+            raise SignInPending(said + pending_message(self.profile, job.sign_in_url, wait), **answer)
         if job.error is not None:
             if isinstance(job.error, SignInError):
-                raise SignInError(job.error.reason) from None
+                raise SignInError(said + job.error.reason, **answer) from None
             log.debug("sign-in failed", exc_info=job.error)
-            raise SignInError(failure_message(self.profile, job.error)) from None
+            raise SignInError(said + failure_message(self.profile, job.error), **answer) from None
         assert job.record is not None and job.record.access_token
         self._record = job.record
         return job.record

@@ -28,7 +28,7 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthToken
 
 from ..protocol.urls import display
 from . import device_login
-from .bearer import single_error
+from .bearer import login_hint, single_error
 from .browser import open_browser
 from .callback import CallbackServer, PortsInUse
 from .drive import EXCHANGE_TIMEOUT, drive, job_request, job_response
@@ -67,7 +67,9 @@ async def obtain(job: Job) -> TokenRecord:
                 if refreshed is not None:
                     return refreshed
             if not job.interactive:
-                raise SignInError(f"sign-in to {display(job.profile.url)} needed")
+                raise SignInError(
+                    f"sign-in to {display(job.profile.url)} needed: run {login_hint(job.profile)}"
+                )
             return await _sign_in(job, record, client)
     finally:
         lock.release()
