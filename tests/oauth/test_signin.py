@@ -69,6 +69,14 @@ async def test_first_sign_in_opens_the_browser_once_and_a_second_process_reuses_
     assert record["oauth_metadata"]["token_endpoint"].startswith(peers.issuer)
 
 
+async def test_sign_in_over_legacy_http_sse(oauth_peers, signin_env) -> None:
+    peers = oauth_peers(mcp_args=("--transport", "sse"))
+    assert peers.url.endswith("/sse")
+    assert await _call(peers, signin_env) == "signed in"
+    assert await _call(peers, signin_env) == "signed in"
+    assert len(signin_env.browser_opens()) == 1
+
+
 async def test_a_restart_with_an_expired_token_refreshes_at_the_authorization_server(
     oauth_peers, signin_env
 ) -> None:
