@@ -12,6 +12,7 @@ import os
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from typing import Literal
 
 import httpx2
 
@@ -22,6 +23,7 @@ from .protocol.redirects import redirect_refusal
 log = logging.getLogger("mcp_sse_proxy.http")
 
 USER_AGENT = "mcp-sse-proxy"
+SignIn = Literal["interactive", "stored", "off"]
 
 
 def ssl_context(profile: Profile) -> ssl.SSLContext | bool:
@@ -123,7 +125,7 @@ class _TlsOnDemand(httpx2.AsyncBaseTransport):
                 self._tls = httpx2.AsyncHTTPTransport(verify=tls_context(self._profile), limits=self._limits)
             return await self._tls.handle_async_request(request)
         if self._plain is None:
-            self._plain = _plain_transport(self._limits)
+            self._plain = httpx2.AsyncHTTPTransport(verify=False, limits=self._limits)
         return await self._plain.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -132,46 +134,28 @@ class _TlsOnDemand(httpx2.AsyncBaseTransport):
                 await transport.aclose()
 
 
-def _plain_transport(limits: httpx2.Limits) -> httpx2.AsyncHTTPTransport:
-    """httpx2's transport for http://, its connection pool on `netbackend.AsyncioBackend`: measured with
-    benchmarks/run.py, about 1.5x the requests per second with 32 in flight and 30 % less CPU per call
-    than on httpcore2's anyio backend. MCP_SSE_PROXY_ANYIO_NETWORK=1 keeps the anyio one (to compare)."""
-    import httpcore2
-
-    from .netbackend import AsyncioBackend
-
-    transport = httpx2.AsyncHTTPTransport(verify=False, limits=limits)
-    if os.environ.get("MCP_SSE_PROXY_ANYIO_NETWORK") != "1":
-        transport._pool = httpcore2.AsyncConnectionPool(
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=AsyncioBackend(),
-        )
-    return transport
-
-
 def _proxy_configured(environ: Mapping[str, str]) -> bool:
     return any(name.lower() in _PROXY_VARIABLES and value for name, value in environ.items())
 
 
-def _sign_in_auth(profile: Profile, with_auth: bool) -> httpx2.Auth | None:
+def _sign_in_auth(profile: Profile, sign_in: SignIn) -> httpx2.Auth | None:
     """The OAuth hook: the profile's sign-in `httpx2.Auth` (a stored-token fast path), or None."""
-    if not with_auth:
+    if sign_in == "off":
         return None
     from .auth import auth_for
 
-    return auth_for(profile)
+    return auth_for(profile, interactive=sign_in == "interactive")
 
 
-def build_client(profile: Profile, *, with_auth: bool = True) -> httpx2.AsyncClient:
-    """The client for `profile`; `with_auth=False` leaves sign-in out (the sign-in's own exchanges)."""
+def build_client(profile: Profile, *, sign_in: SignIn = "interactive") -> httpx2.AsyncClient:
+    """The client for `profile`. `sign_in`: "interactive" (the relay: may open a browser), "stored" (use
+    and refresh stored tokens only, e.g. for --check) or "off" (the sign-in's own exchanges)."""
     from . import __version__
 
     headers = {"User-Agent": f"{USER_AGENT}/{__version__}", **profile.headers}
     # Streams stay open for minutes (SSE, long tool calls): only connects and short exchanges time out,
     # and those limits are applied per request by the transports.
-    timeout = httpx2.Timeout(profile.connect_timeout, read=None, write=None, pool=profile.queue_timeout)
+    timeout = httpx2.Timeout(connect=profile.connect_timeout, read=None, write=None, pool=None)
     # Every in-flight request may hold a response stream open, plus the GET stream and a spare.
     limits = httpx2.Limits(
         max_connections=profile.max_concurrency + 4,
@@ -191,7 +175,7 @@ def build_client(profile: Profile, *, with_auth: bool = True) -> httpx2.AsyncCli
             trust_env=True,
             follow_redirects=True,
             event_hooks=hooks,
-            auth=_sign_in_auth(profile, with_auth),
+            auth=_sign_in_auth(profile, sign_in),
         )
     return httpx2.AsyncClient(
         headers=headers,
@@ -200,5 +184,5 @@ def build_client(profile: Profile, *, with_auth: bool = True) -> httpx2.AsyncCli
         trust_env=False,
         follow_redirects=True,
         event_hooks=hooks,
-        auth=_sign_in_auth(profile, with_auth),
+        auth=_sign_in_auth(profile, sign_in),
     )

@@ -24,6 +24,19 @@ def uses_oauth(profile: Profile) -> bool:
     return not any(name.lower() == "authorization" for name in profile.headers)
 
 
+def sends_oauth_credentials(profile: Profile) -> bool:
+    """Whether OAuth secrets go upstream for `profile`: a configured client secret, or a stored sign-in."""
+    if not uses_oauth(profile):
+        return False
+    if profile.oauth_client_secret or profile.oauth_client_secret_file is not None:
+        return True
+    from .keys import canonical_resource, store_key
+    from .store import TokenStore
+
+    key = store_key(canonical_resource(profile.url), profile.oauth_client_id)
+    return TokenStore(preference=profile.oauth_store).summary(key) is not None
+
+
 def auth_for(profile: Profile, *, interactive: bool = True) -> OAuthAuth | None:
     """The sign-in `httpx2.Auth` for `profile`'s client, or None when the profile does not sign in."""
     if not uses_oauth(profile):

@@ -23,10 +23,9 @@ import httpx2
 
 from ..config.model import Profile
 from ..protocol.urls import display
-from ..redaction import add_secret
 from .errors import SignInError, SignInPending
 from .keys import canonical_resource, store_key
-from .record import TokenRecord
+from .record import TokenRecord, keep_secret
 from .store import TokenStore
 
 log = logging.getLogger("mcp_sse_proxy.auth")
@@ -86,6 +85,8 @@ class Job:
     open_browser: bool = True
     #: Called with the authorization URL (in the job's thread), e.g. to print it for `--login`.
     on_url: Callable[[str], None] | None = None
+    #: Set by `--login`: shows (verification_uri, verification_uri_complete, user_code) of a device grant.
+    on_device: Callable[[str, str | None, str], None] | None = None
 
     def start(self) -> None:
         threading.Thread(target=self.run, name=f"mcp-sse-proxy-signin-{self.key[:8]}", daemon=True).start()
@@ -97,12 +98,12 @@ class Job:
 
             self.record = anyio.run(signin.obtain, self)
         except BaseException as exc:  # reported to every waiting request
-            self.error = _single(exc)
+            self.error = single_error(exc)
         finally:
             self.done.set()
 
 
-def _single(exc: BaseException) -> BaseException:
+def single_error(exc: BaseException) -> BaseException:
     """The one error inside (nested) exception groups of one member; the group itself otherwise."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
@@ -156,7 +157,7 @@ class OAuthAuth(httpx2.Auth):
             record = await self._obtain(Trigger.of(request, None), "expired", record.access_token)
         token = record.access_token if record is not None and record.is_fresh() else None
         if token:
-            add_secret(token)
+            keep_secret(token)
             request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         reason = self._reason(response)
@@ -179,7 +180,9 @@ class OAuthAuth(httpx2.Auth):
     def _reason(self, response: httpx2.Response) -> Reason | None:
         challenge = response.headers.get("www-authenticate", "")
         if response.status_code == 401:
-            if self.profile.auth == "oauth" or not challenge or challenge.lower().startswith("bearer"):
+            # auto: only a Bearer challenge means OAuth (the spec requires one since 2025-06-18); a bare 401
+            # is as likely an API key that is missing. `auth: oauth` signs in on any 401.
+            if self.profile.auth == "oauth" or challenge.lower().startswith("bearer"):
                 return "unauthorized"
             return None
         if response.status_code == 403 and "insufficient_scope" in challenge:
@@ -201,13 +204,16 @@ class OAuthAuth(httpx2.Auth):
         )
         wait = self.profile.oauth_signin_wait
         finished = await anyio.to_thread.run_sync(job.done.wait, wait, abandon_on_cancel=True)
+        status = trigger.status or 401
+        answer = {"status": status, "challenge": trigger.challenge}
+        said = f"HTTP {status} from {trigger.method} {display(trigger.url)}: " if trigger.status else ""
         if not finished:
-            raise SignInPending(pending_message(self.profile, job.sign_in_url, wait))
+            raise SignInPending(said + pending_message(self.profile, job.sign_in_url, wait), **answer)
         if job.error is not None:
             if isinstance(job.error, SignInError):
-                raise SignInError(job.error.reason) from None
+                raise SignInError(said + job.error.reason, **answer) from None
             log.debug("sign-in failed", exc_info=job.error)
-            raise SignInError(failure_message(self.profile, job.error, trigger)) from None
+            raise SignInError(said + failure_message(self.profile, job.error), **answer) from None
         assert job.record is not None and job.record.access_token
         self._record = job.record
         return job.record
@@ -234,7 +240,7 @@ async def publishes_resource_metadata(profile: Profile, resource: str) -> bool:
     from ..httpclient import build_client
 
     bound = httpx2.Timeout(profile.read_timeout, connect=profile.connect_timeout)
-    async with build_client(profile, with_auth=False) as client:
+    async with build_client(profile, sign_in="off") as client:
         for url in protected_resource_urls(resource):
             try:
                 async with client.stream(

@@ -34,6 +34,11 @@ def open_browser(url: str) -> bool:
     return False
 
 
+def browser_available() -> bool:
+    """Whether `open_browser` has anything to start here ($BROWSER, a desktop session, macOS, Windows)."""
+    return sys.platform in ("darwin", "win32") or bool(_candidates("about:blank"))
+
+
 def _candidates(url: str) -> list[list[str]]:
     commands = []
     for entry in os.environ.get("BROWSER", "").split(os.pathsep):

@@ -71,6 +71,12 @@ def _login_one(profile: Profile, out: TextIO) -> str:
         out.write(f"Open this URL in a browser to sign in to {display(profile.url)}:\n  {url}\n")
         out.flush()
 
+    def show_code(uri: str, complete: str | None, user_code: str) -> None:
+        out.write(f"To sign in to {display(profile.url)}, open {uri} and enter the code {user_code}\n")
+        if complete:
+            out.write(f"  (or open {complete})\n")
+        out.flush()
+
     job = Job(
         profile,
         store,
@@ -81,6 +87,7 @@ def _login_one(profile: Profile, out: TextIO) -> str:
         existing.access_token if existing is not None else None,
         True,
         on_url=show,
+        on_device=show_code,
     )
     job.run()
     if job.error is not None:
@@ -98,7 +105,7 @@ async def _probe(profile: Profile) -> Trigger | None:
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     body = json.dumps(_PROBE).encode()
     try:
-        async with build_client(profile, with_auth=False) as client:
+        async with build_client(profile, sign_in="off") as client:
             with anyio.fail_after(PROBE_TIMEOUT):
                 request = client.build_request("POST", profile.url, content=body, headers=headers)
                 response = await client.send(request, stream=True)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from ..errors import UpstreamError
+from ..errors import UpstreamHTTPError
 
 
-class SignInError(UpstreamError):
-    """Signing in to the server failed or could not finish; `reason` says why and what to do."""
+class SignInError(UpstreamHTTPError):
+    """Signing in to the server failed or could not finish; `reason` says why and what to do.
+
+    An HTTP error of the request that needed the sign-in: `status` and `challenge` are the server's answer
+    to it (401 when the token had expired before anything was sent)."""
+
+    def __init__(self, reason: str, *, status: int = 401, challenge: str | None = None) -> None:
+        super().__init__(reason, status=status, challenge=challenge)
 
 
 class SignInPending(SignInError):

@@ -11,6 +11,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..redaction import register_secret
+
+
+def keep_secret(value: str | None, *, lasting: bool = False) -> None:
+    """Hand a token, code or client secret to the redaction step (None and "" are ignored)."""
+    if value:
+        register_secret(value, lasting=lasting)
+
+
 #: A token this close to its expiry counts as expired: refreshed before use, not after a 401.
 EXPIRY_SKEW = 30.0
 

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from ..redaction import add_secret
-from .record import TokenRecord
+from .record import TokenRecord, keep_secret
 
 APP_NAME = "mcp-sse-proxy"
 KEYRING_SERVICE = "mcp-sse-proxy"
@@ -64,7 +63,7 @@ class TokenStore:
         except TypeError:
             return None
         for secret in record.secrets():
-            add_secret(secret)
+            keep_secret(secret)
         return record
 
     def summaries(self) -> Iterator[dict[str, Any]]:
@@ -88,7 +87,7 @@ class TokenStore:
     def save(self, record: TokenRecord) -> Backend:
         """Store `record` (replacing what was there); the backend that holds its secrets."""
         for secret in record.secrets():
-            add_secret(secret)
+            keep_secret(secret)
         backend = self._backend_for_write()
         entry: dict[str, Any] = {"backend": backend, "summary": record.summary()}
         if backend == "keyring" and not _keyring_set(record.key, json.dumps(record.to_json())):

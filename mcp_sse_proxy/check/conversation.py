@@ -34,7 +34,7 @@ CLOSE_TIMEOUT = 5.0
 async def converse(profile: Profile, report: CheckReport) -> None:
     """Run the MCP conversation through the relay's own HTTP client; the first failing step raises."""
     try:
-        client = build_client(profile)
+        client = build_client(profile, sign_in="stored")  # --check never opens a browser
     except (OSError, ssl.SSLError, ValueError) as exc:
         report.fail(
             "transport",

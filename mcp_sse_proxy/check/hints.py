@@ -95,10 +95,11 @@ def auth_hint(profile: Profile, status: int, challenge: str | None) -> str:
         f"the server wants credentials: add --header 'Authorization: {scheme} …', or set it in "
         "ST_PROXY_HEADERS (or ST_PROXY_HEADER_AUTHORIZATION), or in a header_file"
     )
-    if challenge and "resource_metadata" in challenge:
-        hint += (
-            "; the server uses OAuth: get a token from its authorization server (this proxy runs no "
-            "OAuth flow)"
+    if challenge and "resource_metadata" in challenge and profile.auth != "none":
+        selection = f" --profile {profile.name}" if profile.name != "default" else ""
+        hint = (
+            f"the server uses OAuth: sign in once with `mcp-sse-proxy --login{selection}` (the proxy also "
+            "opens the browser by itself when it runs); or " + hint
         )
     return hint
 

@@ -31,7 +31,18 @@ async def check_profile(profile: Profile, *, on_step: StepCallback | None = None
         pass
     else:
         report.data["ok"] = True
+    _note_sign_in(profile, report)
     return report.masked()
+
+
+def _note_sign_in(profile: Profile, report: CheckReport) -> None:
+    """The stored sign-in after the check (issuer, scopes, expiry); a needed one is the failing step's error."""
+    from ..auth import sends_oauth_credentials
+
+    if sends_oauth_credentials(profile):
+        from ..auth.commands import status_line
+
+        report.note(f"sign-in: {status_line(profile)}")
 
 
 def run_check(

@@ -316,9 +316,9 @@ def _secrets(profiles: Iterable[Profile], environ: Mapping[str, str]) -> frozens
         for env_name, env_value in environ.items():
             if any(env_name.startswith(prefix) for prefix in profile.env_prefixes):
                 found.add(env_value)
-        found.update(url_secrets(profile.url))
         if profile.oauth_client_secret:
             found.add(profile.oauth_client_secret)
+        found.update(url_secrets(profile.url))
     return frozenset(secret for secret in found if secret)
 
 

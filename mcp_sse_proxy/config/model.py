@@ -67,8 +67,6 @@ class Profile:
     page_size: int = 0
     #: The file the headers above were partly read from (already applied to `headers`); for --print-config.
     header_file: Path | None = None
-    #: The environment variables the header values name as `${VAR}` (the client must provide them).
-    header_variables: tuple[str, ...] = ()
     #: Sign-in (OAuth 2.1 as the MCP authorization spec describes); see `mcp_sse_proxy.auth`.
     auth: AuthMode = "auto"
     oauth_client_id: str | None = None
@@ -83,6 +81,8 @@ class Profile:
     oauth_signin_wait: float = 45.0
     oauth_open_browser: bool = True
     oauth_store: TokenStoreName = "auto"
+    #: The environment variables the header values name as `${VAR}` (the client must provide them).
+    header_variables: tuple[str, ...] = ()
     #: Where each value came from, e.g. {"url": "env ST_PROXY_SSE_URL"}; for --print-config and errors.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -107,7 +107,8 @@ def is_loopback(host: str) -> bool:
 
 
 def credentials_of(profile: Any, environ: Mapping[str, str]) -> list[str]:
-    """What secret this profile sends upstream: headers, forwarded variables, OAuth (any `oauth*` setting)."""
+    """What secret this profile sends upstream: headers, forwarded variables, OAuth (a client secret or a
+    stored sign-in)."""
     found = []
     if profile.headers:
         found.append("headers " + ", ".join(sorted(profile.headers)))
@@ -115,10 +116,9 @@ def credentials_of(profile: Any, environ: Mapping[str, str]) -> list[str]:
     forwarded = sorted(name for name in environ if prefixes and name.startswith(prefixes))
     if forwarded:
         found.append("forwarded variables " + ", ".join(forwarded))
-    # Sign-in is certain only when asked for or a client is configured (auto signs in on a challenge).
-    auth = getattr(profile, "auth", "auto")
-    configured = getattr(profile, "oauth_client_id", None) or getattr(profile, "oauth_client_secret", None)
-    if auth == "oauth" or (auth != "none" and configured):
+    from mcp_sse_proxy.auth import sends_oauth_credentials
+
+    if sends_oauth_credentials(profile):
         found.append("OAuth tokens")
     return found
 

@@ -45,7 +45,7 @@ class Peers:
 
     @property
     def url(self) -> str:
-        return self.mcp_server.base_url + "/mcp"
+        return self.mcp_server.url
 
     def stats(self) -> dict[str, int]:
         response = httpx2.get(self.issuer + "/_stats", timeout=10.0)
@@ -64,8 +64,9 @@ def oauth_peers() -> Iterator[Callable[..., Peers]]:
         as_manager = running_server("tests.servers.oauth_as", "", *as_args)
         auth_server = as_manager.__enter__()
         managers.append(as_manager)
+        path = "/sse" if "sse" in mcp_args else "/mcp"
         mcp_manager = running_server(
-            "tests.servers.oauth_mcp_server", "/mcp", "--issuer", auth_server.base_url, *mcp_args
+            "tests.servers.oauth_mcp_server", path, "--issuer", auth_server.base_url, *mcp_args
         )
         mcp_server = mcp_manager.__enter__()
         managers.append(mcp_manager)

@@ -79,3 +79,18 @@ async def test_an_aggregate_with_one_oauth_profile_and_one_open_profile(oauth_pe
             echoed = await session.call_tool("open__echo", {"text": "x"})
             assert not echoed.is_error
     assert len(signin_env.browser_opens()) == 1
+
+
+def test_check_reports_sign_in_needed_then_the_stored_sign_in(oauth_peers, signin_env) -> None:
+    peers = oauth_peers()
+    before = run_cli("--sse-url", peers.url, "--check", env=signin_env.env)
+    assert before.returncode == 1
+    assert "sign-in to" in before.stdout and "needed" in before.stdout and "--login" in before.stdout
+    assert signin_env.browser_opens() == [], "--check must not open a browser"
+
+    assert run_cli("--sse-url", peers.url, "--login", env=signin_env.env).returncode == 0
+    after = run_cli("--sse-url", peers.url, "--check", env=signin_env.env)
+    assert after.returncode == 0, after.stdout
+    assert f"sign-in: issuer {peers.issuer}" in after.stdout and "scopes mcp" in after.stdout
+    record = _record(signin_env)
+    assert record["access_token"] not in after.stdout + after.stderr

@@ -69,6 +69,14 @@ async def test_first_sign_in_opens_the_browser_once_and_a_second_process_reuses_
     assert record["oauth_metadata"]["token_endpoint"].startswith(peers.issuer)
 
 
+async def test_sign_in_over_legacy_http_sse(oauth_peers, signin_env) -> None:
+    peers = oauth_peers(mcp_args=("--transport", "sse"))
+    assert peers.url.endswith("/sse")
+    assert await _call(peers, signin_env) == "signed in"
+    assert await _call(peers, signin_env) == "signed in"
+    assert len(signin_env.browser_opens()) == 1
+
+
 async def test_a_restart_with_an_expired_token_refreshes_at_the_authorization_server(
     oauth_peers, signin_env
 ) -> None:
@@ -94,7 +102,9 @@ async def test_a_running_proxy_refreshes_when_its_token_expires(oauth_peers, sig
 async def test_two_running_proxies_share_one_refresh_of_a_rotating_refresh_token(
     oauth_peers, signin_env
 ) -> None:
-    peers = oauth_peers("--token-lifetime", "3")
+    # Long enough that starting both proxies needs no refresh, and that the one refresh made below is
+    # still fresh when the second proxy looks at the store.
+    peers = oauth_peers("--token-lifetime", "8")
     await _call(peers, signin_env)
     async with (
         open_proxy_session(peers.url, env=signin_env.env) as first,

@@ -1,7 +1,7 @@
 """An official-SDK MCP server that requires bearer tokens from a separate authorization server.
 
 Run `python -m tests.servers.oauth_mcp_server --port 0 --issuer http://127.0.0.1:<as-port>`; prints
-`READY <port>`; endpoint `/mcp` (Streamable HTTP). Tokens are checked by RFC 7662 introspection at the
+`READY <port>`; endpoint `/mcp` (Streamable HTTP), or `/sse` with `--transport sse` (legacy HTTP+SSE). Tokens are checked by RFC 7662 introspection at the
 issuer's `/introspect`; the server publishes RFC 9728 metadata naming that issuer and answers anonymous
 requests with `401` and a `resource_metadata` challenge (the SDK's own middleware). Scope `mcp` is
 required for everything; the tool `admin_echo` also needs `admin` and answers `403 insufficient_scope`
@@ -114,8 +114,8 @@ class AdminScopeGate:
         return access is not None and "admin" not in access.scopes
 
 
-def build_app(issuer: str, port: int, validate_resource: bool) -> ASGIApp:
-    resource = f"http://127.0.0.1:{port}/mcp"
+def build_app(issuer: str, port: int, validate_resource: bool, transport: str = "streamable") -> ASGIApp:
+    resource = f"http://127.0.0.1:{port}/{'sse' if transport == 'sse' else 'mcp'}"
     verifier = IntrospectionVerifier(issuer)
     server = MCPServer(
         "oauth-test-server",
@@ -138,7 +138,7 @@ def build_app(issuer: str, port: int, validate_resource: bool) -> ASGIApp:
         """Echoes `text`; needs the `admin` scope."""
         return f"admin: {text}"
 
-    app = server.streamable_http_app()
+    app = server.sse_app() if transport == "sse" else server.streamable_http_app()
     return AdminScopeGate(app, verifier, str(build_resource_metadata_url(AnyHttpUrl(resource))))
 
 
@@ -147,10 +147,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--issuer", required=True)
     parser.add_argument("--no-validate-resource", action="store_true")
+    parser.add_argument("--transport", choices=("streamable", "sse"), default="streamable")
     args = parser.parse_args(argv)
     sock = bind_loopback(args.port)
     port = sock.getsockname()[1]
-    app = build_app(args.issuer, port, not args.no_validate_resource)
+    app = build_app(args.issuer, port, not args.no_validate_resource, args.transport)
 
     def ready() -> None:
         print(f"READY {port}", flush=True)

@@ -19,7 +19,7 @@ from mcp_sse_proxy.auth.keys import (
 )
 from mcp_sse_proxy.auth.record import TokenRecord
 from mcp_sse_proxy.config.model import Profile
-from mcp_sse_proxy.redaction import MASK, Redactor, add_secret
+from mcp_sse_proxy.redaction import MASK, Redactor, register_secret
 
 
 def test_the_resource_is_the_url_in_canonical_form() -> None:
@@ -83,7 +83,7 @@ def test_a_record_summary_holds_no_secret() -> None:
 
 def test_learnt_secrets_are_masked_by_every_redactor() -> None:
     redactor = Redactor(["configured-secret"])
-    add_secret("learnt-token-value-1234")
+    register_secret("learnt-token-value-1234")
     text = redactor.redact("a learnt-token-value-1234 b configured-secret c")
     assert text == f"a {MASK} b {MASK} c"
     assert Redactor().mask_values("learnt-token-value-1234") == MASK

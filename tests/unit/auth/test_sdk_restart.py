@@ -10,8 +10,8 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 from mcp_sse_proxy.auth.bearer import Job, Trigger
+from mcp_sse_proxy.auth.provider import prepare
 from mcp_sse_proxy.auth.record import TokenRecord
-from mcp_sse_proxy.auth.signin import _provider
 from mcp_sse_proxy.auth.store import TokenStore
 from mcp_sse_proxy.config.model import Profile
 
@@ -67,7 +67,7 @@ async def test_our_provider_refreshes_at_the_stored_token_endpoint(tmp_path: Pat
     job = Job(
         profile, TokenStore(tmp_path), "k", MCP_URL, Trigger("POST", MCP_URL, ()), "expired", "old", False
     )
-    provider, _ = _provider(job, record, redirect_uris=["http://127.0.0.1:1/callback"])
+    provider, _ = prepare(job, record, redirect_uris=["http://127.0.0.1:1/callback"])
     assert not provider.context.is_token_valid()
     request = await provider._refresh_token()
     assert str(request.url) == TOKEN_ENDPOINT
