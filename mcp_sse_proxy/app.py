@@ -28,6 +28,15 @@ log = logging.getLogger("mcp_sse_proxy")
 def run(config: AppConfig) -> int:
     """Run the proxy until stdin closes or a signal arrives; the exit status."""
     log.info("%s", startup_line(config))
+    from .config.safety import start_warnings
+
+    warnings, errors = start_warnings(config.profiles, os.environ)
+    for warning in warnings:
+        log.warning("%s", warning)
+    if errors:
+        for error in errors:
+            log.error("%s; refused", error)
+        return 2
     try:
         anyio.run(serve, config)
     except KeyboardInterrupt:

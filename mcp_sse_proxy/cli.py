@@ -227,7 +227,7 @@ def _check(effective: Any, as_json: bool) -> int:
     """
     import dataclasses
 
-    from mcp_sse_proxy.doctor import run_check
+    from mcp_sse_proxy.check import run_check
     from mcp_sse_proxy.logs import configure_logging
 
     settings = effective.logging

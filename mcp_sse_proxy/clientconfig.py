@@ -21,7 +21,7 @@ from typing import Any
 
 from .config.model import LOG_KEYS, AppConfig, Profile
 from .config.schema import ENV_PREFIX, HEADER_ENV_PREFIX, Setting, loader_options, settings
-from .redaction import MIN_SECRET_LENGTH, Redactor
+from .redaction import MIN_SECRET_LENGTH, Redactor, mask_urls
 
 COMMAND = "mcp-sse-proxy"
 CLIENTS = ("claude-desktop", "cursor", "vscode", "windsurf", "claude-code", "generic")
@@ -251,7 +251,11 @@ def _portable_args(tokens: Sequence[str], environ: Mapping[str, str]) -> tuple[l
         else:
             if setting.kind in _PATH_KINDS or setting.name == "config":
                 value = _absolute(value)
-            if not any(ch.isspace() for ch in value):
+            if setting.name == "url" and _has_credentials(value):
+                env[_env_name(setting)] = (
+                    value  # process lists show args; a token in the URL stays out of them
+                )
+            elif not any(ch.isspace() for ch in value):
                 args.extend([f"{primary}={value}"] if value.startswith("-") else [primary, value])
             elif setting.name == "config":
                 moved_configs.append(value)
@@ -264,6 +268,17 @@ def _portable_args(tokens: Sequence[str], environ: Mapping[str, str]) -> tuple[l
         earlier = env.get("ST_PROXY_CONFIG")
         env["ST_PROXY_CONFIG"] = os.pathsep.join([*moved_configs, *([earlier] if earlier else [])])
     return args, env
+
+
+def _has_credentials(url: str) -> bool:
+    """Whether a URL carries userinfo or a query, either of which may hold a token."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    return bool(parts.query) or "@" in parts.netloc
 
 
 def _header_to_env(line: str, env: dict[str, str]) -> None:
@@ -339,7 +354,10 @@ def _secrets(config: AppConfig) -> set[str]:
 
 
 def _masked(launch: Launch, secrets: set[str]) -> Launch:
-    mask = Redactor(secrets).mask_values
+    redactor = Redactor(secrets)
+
+    def mask(text: str) -> str:
+        return mask_urls(redactor.mask_values(text))
 
     return Launch(
         launch.command,

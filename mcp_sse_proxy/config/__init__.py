@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mcp_sse_proxy.config import safety
 from mcp_sse_proxy.config.errors import ConfigError
 from mcp_sse_proxy.config.merge import (
     coerce_layer,
@@ -221,6 +222,7 @@ def _effective_values(
     values, sources = plain_values(merged)
     problems = [f"profile {name!r}: {p}" for p in problems]
     problems.extend(validate(values, profile=name, sources=sources, memo=memo))
+    problems.extend(safety.problems(values, sources, profile=name))
     if problems:
         raise ConfigError(problems)
     return values, sources, variables
@@ -302,7 +304,8 @@ def _log_settings(values: Mapping[str, Any], sources: Mapping[str, str]) -> LogS
 
 
 def _secrets(profiles: Iterable[Profile], environ: Mapping[str, str]) -> frozenset[str]:
-    """Header values (and the credential part after an auth scheme), forwarded env values, URL passwords."""
+    """Header values (and the credential part after an auth scheme), forwarded env values, URL userinfo and
+    query values."""
     found: set[str] = set()
     for profile in profiles:
         for value in profile.headers.values():
@@ -313,19 +316,22 @@ def _secrets(profiles: Iterable[Profile], environ: Mapping[str, str]) -> frozens
         for env_name, env_value in environ.items():
             if any(env_name.startswith(prefix) for prefix in profile.env_prefixes):
                 found.add(env_value)
-        password = _url_password(profile.url)
-        if password:
-            found.add(password)
+        found.update(url_secrets(profile.url))
     return frozenset(secret for secret in found if secret)
 
 
-def _url_password(url: str) -> str | None:
-    from urllib.parse import urlsplit
+def url_secrets(url: str) -> set[str]:
+    """The parts of a URL that may hold a token: user name, password and every query value."""
+    from urllib.parse import parse_qsl, urlsplit
 
     try:
-        return urlsplit(url).password
+        parts = urlsplit(url)
+        found = {parts.username or "", parts.password or ""}
     except ValueError:
-        return None
+        return set()
+    found.update(value for _, value in parse_qsl(parts.query, keep_blank_values=False))
+    found.update(raw.partition("=")[2] for raw in parts.query.split("&"))  # as written, before decoding
+    return {value for value in found if value}
 
 
 # --- I/O: finding and reading files ------------------------------------------------------------------------

@@ -46,6 +46,10 @@ class Profile:
     client_key: Path | None = None
     #: Honour HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment.
     use_env_proxy: bool = True
+    #: Which redirects are followed ("same-origin" or "same-site"); any other is refused.
+    redirects: str = "same-origin"
+    #: "warn" or "error" when credentials would go over plain http:// to a host that is not loopback.
+    cleartext_credentials: str = "warn"
     #: Environment variable name prefixes forwarded into `tools/call` `arguments.env`.
     env_prefixes: tuple[str, ...] = ()
     include_tools: tuple[str, ...] = ()

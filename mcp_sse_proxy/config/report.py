@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ def render_config(config: AppConfig, *, version: str) -> str:
         *_log_destinations(config.logging),
         "profiles:",
     ]
+    several = len(config.profiles) > 1
     for index, profile in enumerate(config.profiles):
         lines.append(f"  {_key(profile.name)}:")
-        lines.extend(_profile_lines(profile))
+        lines.extend(_profile_lines(profile, several=several))
         if index == 0:
             lines.append("    # logging: process-wide, taken from the first selected profile")
             for key, attribute in LOG_KEYS.items():
@@ -57,7 +59,14 @@ def _log_destinations(settings: LogSettings) -> list[str]:
     return [debug, trace]
 
 
-def _profile_lines(profile: Profile) -> list[str]:
+#: Flags and ST_PROXY_* variables apply to every selected profile: with several, each such line says so.
+EVERY_PROFILE = "; applies to every selected profile"
+
+
+def _profile_lines(profile: Profile, *, several: bool = False) -> list[str]:
+    def note(source: str) -> str:
+        return source + EVERY_PROFILE if several and source.startswith(("flag ", "env ")) else source
+
     lines = []
     for name, setting in settings().items():
         if setting.scope != "profile":
@@ -65,13 +74,13 @@ def _profile_lines(profile: Profile) -> list[str]:
         value = _located(name, getattr(profile, name))
         source = profile.sources.get(name, "default")
         if name == "headers":
-            lines.extend(_header_lines(profile, source))
+            lines.extend(_header_lines(profile, source, note))
             continue
-        lines.append(f"    {name}: {_scalar(value)}  # {source}")
+        lines.append(f"    {name}: {_scalar(value)}  # {note(source)}")
     return lines
 
 
-def _header_lines(profile: Profile, source: str) -> list[str]:
+def _header_lines(profile: Profile, source: str, note: Callable[[str], str]) -> list[str]:
     """The headers, except those `header_file` provides: read back, the file supplies them again."""
     lines = []
     from_file = []
@@ -80,11 +89,11 @@ def _header_lines(profile: Profile, source: str) -> list[str]:
         if profile.header_file is not None and header_source.startswith("header-file"):
             from_file.append(header)
             continue
-        lines.append(f"      {_key(header)}: {_scalar(MASK)}  # {header_source}")
-    note = f"  # and from header_file: {', '.join(from_file)}" if from_file else ""
+        lines.append(f"      {_key(header)}: {_scalar(MASK)}  # {note(header_source)}")
+    filed = f"  # and from header_file: {', '.join(from_file)}" if from_file else ""
     if not lines:
-        return [f"    headers: {{}}  # {source}{note}"]
-    return [f"    headers:{note or '  # ' + source}", *lines]
+        return [f"    headers: {{}}  # {source}{filed}"]
+    return [f"    headers:{filed or '  # ' + source}", *lines]
 
 
 def _located(name: str, value: Any) -> Any:

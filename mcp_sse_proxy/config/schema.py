@@ -111,19 +111,89 @@ def env_index() -> dict[str, Setting]:
 
 
 class ValidationMemo(Protocol):
-    """Digests of merged profiles already found valid (against this very schema)."""
-
-    salt: bytes
+    """Digests of merged profiles already found valid (against this very schema); see `memo_key`."""
 
     def knows(self, digest: str) -> bool: ...
 
     def add(self, digest: str) -> None: ...
 
 
-def instance_digest(instance: Mapping[str, Any], salt: bytes) -> str:
-    """A salted digest of a merged profile and the schema text: equal only for the same values and schema."""
-    canonical = json.dumps(dict(instance), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(salt + _read_schema_text().encode() + b"\0" + canonical.encode()).hexdigest()
+#: Settings that change what is trusted (TLS, proxies, redirects, credentials over plain http): a profile
+#: setting any of them away from its default is validated every time, never looked up in the memo.
+SECURITY_SETTINGS = frozenset(
+    {
+        "tls_verify",
+        "ca_file",
+        "client_cert",
+        "client_key",
+        "use_env_proxy",
+        "redirects",
+        "cleartext_credentials",
+    }
+)
+_SECURITY_PREFIXES = ("oauth", "auth")
+
+
+def _typed(value: Any, *, secret: bool = False) -> Any:
+    """`value` as tagged JSON, so a YAML date and the same text, or `1` and `true`, never look alike.
+
+    Raises TypeError for anything that is not plain JSON data. A secret keeps only its type.
+    """
+    if value is None:
+        return ["null"]
+    if isinstance(value, bool):
+        return ["bool", value]
+    if isinstance(value, int):
+        return ["int", value]
+    if isinstance(value, float):
+        return ["float", repr(value)]
+    if isinstance(value, str):
+        return ["secret-str"] if secret else ["str", value]
+    if isinstance(value, list):
+        return ["list", [_typed(item, secret=secret) for item in value]]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return ["map", [[key, _typed(value[key], secret=secret)] for key in sorted(value)]]
+    raise TypeError(type(value).__name__)
+
+
+def _changes_security(name: str, value: Any) -> bool:
+    """Whether `value` moves a security setting (an OAuth one included) away from its schema default."""
+    if name not in SECURITY_SETTINGS and not name.startswith(_SECURITY_PREFIXES):
+        return False
+    setting = settings().get(name)
+    if setting is None:
+        return True
+    default = setting.default
+    return type(value) is not type(default) or value != default
+
+
+def memo_key(instance: Mapping[str, Any]) -> str | None:
+    """The digest a memo remembers a valid profile by, or None when the profile must always be validated.
+
+    It covers the schema text and the typed values, with secrets (header values, a URL's userinfo and query
+    values) reduced to their types, so the digest reveals no secret. None for a profile that changes a
+    security setting, holds a value that is not plain JSON data, or has a URL with whitespace in it.
+    """
+    from mcp_sse_proxy.redaction import mask_url
+
+    known = settings()
+    canonical = []
+    try:
+        for name in sorted(instance):
+            value = instance[name]
+            if _changes_security(name, value):
+                return None
+            setting = known.get(name)
+            if name == "url" and isinstance(value, str):
+                if any(c.isspace() or not c.isprintable() for c in value):
+                    return None
+                canonical.append([name, ["url", mask_url(value)]])
+            else:
+                canonical.append([name, _typed(value, secret=setting is not None and setting.is_secret)])
+    except TypeError:
+        return None
+    text = json.dumps(canonical, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(_read_schema_text().encode() + b"\0" + text.encode()).hexdigest()
 
 
 def validate(
@@ -138,8 +208,8 @@ def validate(
     With `memo`, a profile already found valid is not checked again: importing jsonschema costs about as
     much as the rest of the start-up, and a desktop client starts the proxy with the same settings each time.
     """
-    digest = instance_digest(instance, memo.salt) if memo is not None else ""
-    if memo is not None and memo.knows(digest):
+    digest = memo_key(instance) if memo is not None else None
+    if memo is not None and digest is not None and memo.knows(digest):
         return []
     from jsonschema import Draft202012Validator  # imported here: costs ~50 ms and only this path needs it
 
@@ -147,7 +217,7 @@ def validate(
     problems = []
     for error in sorted(validator.iter_errors(dict(instance)), key=lambda e: list(map(str, e.absolute_path))):
         problems.append(_describe(error, profile=profile, sources=sources))
-    if memo is not None and not problems:
+    if memo is not None and digest is not None and not problems:
         memo.add(digest)
     return problems
 
@@ -242,16 +312,11 @@ def _url_words(url: str) -> str:
 
 
 def _shown(name: str, value: Any) -> Any:
-    """A value fit to repeat in a message: a URL without its password."""
-    if name == "url" and isinstance(value, str) and "@" in value:
-        from urllib.parse import urlsplit
+    """A value fit to repeat in a message: a URL without its userinfo and query values (tokens)."""
+    if settings()[name].kind == "url" and isinstance(value, str):
+        from mcp_sse_proxy.redaction import mask_url
 
-        try:
-            parts = urlsplit(value)
-            if parts.password:
-                return value.replace(f":{parts.password}@", ":***@", 1)
-        except ValueError:
-            return value
+        return mask_url(value)
     return value
 
 

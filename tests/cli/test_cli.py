@@ -294,7 +294,7 @@ def test_check_output_is_not_interleaved_with_log_lines(
 ) -> None:
     import logging
 
-    import mcp_sse_proxy.doctor as doctor
+    import mcp_sse_proxy.check as doctor
 
     during = {}
 

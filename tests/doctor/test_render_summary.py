@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_sse_proxy.doctor import SUMMARY_NAMES, aggregate_summary
+from mcp_sse_proxy.check.render import SUMMARY_NAMES, aggregate_summary
 
 TOOLS = [f"tool{n}" for n in range(20)]
 

@@ -24,7 +24,7 @@ def test_print_config_reads_back_with_secrets_masked() -> None:
     data = yaml.safe_load(text)
     profile = data["profiles"]["default"]
     assert profile["headers"] == {"Authorization": "***"}
-    assert profile["url"] == "http://me:***@127.0.0.1/sse"
+    assert profile["url"] == "http://***@127.0.0.1/sse"  # the whole userinfo is a secret (issue 18)
     assert profile["ping_interval"] == 3.0
     assert set(profile) == {n for n, s in settings().items() if s.scope in ("profile", "logging")}
     assert "ping_interval: 3.0  # env ST_PROXY_PING_INTERVAL" in text
