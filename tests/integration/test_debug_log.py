@@ -72,6 +72,7 @@ async def test_debug_log_and_trace_show_the_server_side_too(
     assert "proxy_to_server" in directions and "server_to_proxy" in directions
     calls = [r for r in records if r["direction"] == "proxy_to_server" and r["method"] == "tools/call"]
     assert calls and all(ENV_SECRET not in json.dumps(r) for r in calls)
-    answers = [r for r in records if r["direction"] == "server_to_proxy" and r["kind"] == "response"]
+    sent = {r["id"] for r in records if r["direction"] == "proxy_to_server" and r["kind"] == "request"}
+    answers = [r for r in records if r["direction"] == "server_to_proxy" and r["id"] in sent]
     assert answers and all("elapsed_ms" in r for r in answers)
     assert "proxy→server default #" in log and "server→proxy default #" in log
