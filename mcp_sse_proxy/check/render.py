@@ -63,10 +63,7 @@ def render_text(document: Mapping[str, Any]) -> str:
     aggregate = document.get("aggregate")
     if aggregate:
         lines.append(f"aggregate: {aggregate['tools']} tools as <prefix>__<tool>")
-        for tool, owners in aggregate["duplicates"].items():
-            lines.append(f"  {tool!r} is offered by {', '.join(owners)} (the prefixes keep them apart)")
-        for name in aggregate["shortened"]:
-            lines.append(f"  {name} is longer than max_name_length: it will be shortened")
+        lines.extend(aggregate_summary(aggregate))
         lines.append("")
     reports = document["profiles"]
     working = sum(1 for report in reports if report["ok"])
@@ -76,6 +73,36 @@ def render_text(document: Mapping[str, Any]) -> str:
         f"{'s' if len(reports) != 1 else ''} working: {verdict}"
     )
     return "\n".join(lines) + "\n"
+
+
+#: Names listed in one summary line before "… (+N more)".
+SUMMARY_NAMES = 8
+
+
+def aggregate_summary(aggregate: Mapping[str, Any]) -> list[str]:
+    """At most one line for the tool names several profiles share, one for the names to be shortened."""
+    lines = []
+    shared: Mapping[str, list[str]] = aggregate["duplicates"]
+    if shared:
+        owners = sorted({owner for names in shared.values() for owner in names})
+        count = len(shared)
+        lines.append(
+            f"  {count} tool name{'s are' if count != 1 else ' is'} offered by more than one profile "
+            f"({', '.join(owners)}); the prefixes keep them apart: {_listed(list(shared))}"
+        )
+    shortened: list[str] = aggregate["shortened"]
+    if shortened:
+        count = len(shortened)
+        lines.append(
+            f"  {count} name{'s are' if count != 1 else ' is'} longer than max_name_length and will be "
+            f"shortened: {_listed(shortened)}"
+        )
+    return lines
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:SUMMARY_NAMES])
+    return shown + (f", … (+{len(names) - SUMMARY_NAMES} more)" if len(names) > SUMMARY_NAMES else "")
 
 
 def _render_profile(report: Mapping[str, Any]) -> list[str]:
