@@ -1,0 +1,141 @@
+"""netbackend.AsyncioBackend against real sockets on 127.0.0.1: reads, writes, timeouts, EOF, a closed
+idle keep-alive connection, and connect errors; and httpx2 over it (the way httpclient uses it)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpcore2
+import httpx2
+import pytest
+
+from mcp_sse_proxy import netbackend
+from mcp_sse_proxy.httpclient import _plain_transport
+from mcp_sse_proxy.netbackend import AsyncioBackend
+
+
+async def _server(handler):  # type: ignore[no-untyped-def]
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def test_read_write_and_eof() -> None:
+    async def main() -> None:
+        async def echo_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(await reader.readexactly(5))
+            await writer.drain()
+            writer.close()
+
+        server, port = await _server(echo_once)
+        async with server:
+            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+            await stream.write(b"hello", timeout=5)
+            assert await stream.read(2, timeout=5) == b"he"  # a chunk larger than asked is split
+            assert await stream.read(100, timeout=5) == b"llo"
+            assert await stream.read(100, timeout=5) == b""  # EOF
+            assert stream.get_extra_info("is_readable") is True
+            await stream.aclose()
+
+    asyncio.run(main())
+
+
+def test_read_timeout() -> None:
+    async def main() -> None:
+        done = asyncio.Event()
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await done.wait()
+            writer.close()
+
+        server, port = await _server(silent)
+        async with server:
+            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+            assert stream.get_extra_info("is_readable") is False
+            with pytest.raises(httpcore2.ReadTimeout):
+                await stream.read(10, timeout=0.05)
+            done.set()
+            await stream.aclose()
+
+    asyncio.run(main())
+
+
+def test_write_after_close_and_connect_error() -> None:
+    async def main() -> None:
+        async def closer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server, port = await _server(closer)
+        async with server:
+            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+            assert await stream.read(10, timeout=5) == b""
+            with pytest.raises(httpcore2.WriteError):
+                await stream.write(b"x", timeout=5)
+        with socket.socket() as probe:  # a port with nothing listening
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        with pytest.raises(httpcore2.ConnectError):
+            await AsyncioBackend().connect_tcp("127.0.0.1", free, timeout=5)
+
+    asyncio.run(main())
+
+
+def test_reading_pauses_above_the_high_water_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(netbackend, "READ_HIGH_WATER", 64 * 1024)
+
+    async def main() -> None:
+        payload = bytes(range(256)) * 8192  # 2 MiB
+
+        async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(payload)
+            await writer.drain()
+            writer.close()
+
+        server, port = await _server(flood)
+        async with server:
+            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+            await asyncio.sleep(0.2)  # let the server write what it can
+            assert stream._buffered <= 64 * 1024 + 256 * 1024  # at most one read past the mark
+            received = bytearray()
+            while chunk := await stream.read(65536, timeout=5):
+                received += chunk
+            assert bytes(received) == payload
+
+    asyncio.run(main())
+
+
+def test_httpx2_keepalive_survives_a_server_closing_idle_connections() -> None:
+    """The pool must see an idle connection the server closed (is_readable) and open a new one."""
+
+    async def main() -> None:
+        connections = 0
+
+        async def one_response_per_connection(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> None:
+            nonlocal connections
+            connections += 1
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
+            await writer.drain()
+            writer.close()  # without "Connection: close": the client thinks it may reuse it
+
+        server, port = await _server(one_response_per_connection)
+        async with server:
+            limits = httpx2.Limits(max_connections=4, max_keepalive_connections=4)
+            async with httpx2.AsyncClient(transport=_plain_transport(limits)) as client:
+                for _ in range(3):
+                    resp = await client.get(f"http://127.0.0.1:{port}/")
+                    assert resp.text == "ok"
+                    await asyncio.sleep(0.05)  # the close reaches the client while idle
+        assert connections == 3
+
+    asyncio.run(main())
+
+
+def test_the_anyio_backend_stays_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_SSE_PROXY_ANYIO_NETWORK", "1")
+    transport = _plain_transport(httpx2.Limits())
+    assert not isinstance(transport._pool._network_backend, AsyncioBackend)
+    monkeypatch.delenv("MCP_SSE_PROXY_ANYIO_NETWORK")
+    assert isinstance(_plain_transport(httpx2.Limits())._pool._network_backend, AsyncioBackend)
