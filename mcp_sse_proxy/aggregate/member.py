@@ -19,6 +19,7 @@ from ..config.model import Profile
 from ..protocol import messages as jsonrpc
 from ..protocol.messages import Message
 from ..relay import Relay
+from ..tap import Tap
 from .router import Outbound, Router
 
 
@@ -77,6 +78,7 @@ class Member:
         *,
         queue_size: int = 64,
         queue_wait: float = 10.0,
+        tap: Tap | None = None,
     ) -> None:
         self.profile = profile
         self.alias = profile.alias
@@ -85,7 +87,7 @@ class Member:
         self._on_state = on_state
         self._queue_wait = queue_wait
         self._send, self._receive = anyio.create_memory_object_stream[Message](queue_size)
-        self.relay = Relay(profile, self._deliver, environ, on_state=self._relay_state)
+        self.relay = Relay(profile, self._deliver, environ, on_state=self._relay_state, tap=tap)
         self.state = State.IDLE
         self.reason: str | None = None
         self.init_result: dict[str, Any] | None = None

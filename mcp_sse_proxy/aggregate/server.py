@@ -26,6 +26,7 @@ from ..config.model import Profile
 from ..protocol import eras
 from ..protocol import messages as jsonrpc
 from ..protocol.messages import InvalidMessage, JsonId, Kind, Message
+from ..tap import Tap
 from .announcements import Announcer
 from .catalog import MergedLists, Source
 from .member import Member, MemberError
@@ -53,7 +54,9 @@ class Aggregator:
         write: Write,
         environ: Mapping[str, str],
         settings: Settings | None = None,
+        tap: Tap | None = None,
     ) -> None:
+        """`tap` is told of every message each profile's relay sends upstream and receives."""
         check_aliases([profile.alias for profile in profiles])
         self.settings = settings = settings or Settings()
         self._write = write
@@ -76,6 +79,7 @@ class Aggregator:
                 self._relay_state,
                 queue_size=settings.member_queue,
                 queue_wait=settings.member_queue_wait,
+                tap=tap,
             )
             for profile in profiles
         ]

@@ -63,7 +63,6 @@ async def test_debug_log_and_trace_show_each_client_message_once_with_secrets_ma
     assert all({"ts", "direction", "profile", "id", "method", "size"} <= set(r) for r in records)
 
 
-@pytest.mark.xfail(strict=True, reason="the relay does not take a tap yet (wave2/core adds Relay(tap=...))")
 async def test_debug_log_and_trace_show_the_server_side_too(
     sdk_streamable_server: RunningServer, tmp_path: Path
 ) -> None:

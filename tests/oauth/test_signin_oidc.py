@@ -20,8 +20,6 @@ from mcp.shared.exceptions import MCPError
 
 # Until the proxy's sign-in (mcp_sse_proxy/auth/signin.py and tests/oauth/conftest.py's fixtures) is merged
 # alongside, there is nothing to test here; afterwards this line is a no-op and can go.
-pytest.importorskip("mcp_sse_proxy.auth.signin", reason="the proxy's sign-in is not merged in this tree yet")
-
 from tests.integration.conftest import open_proxy_session
 from tests.oauth.chromium_browser import chromium_path
 from tests.oauth.oidc_peer import OidcStack, oidc_stack_fixture, start_oidc_stack  # noqa: F401 - the fixture
