@@ -107,3 +107,20 @@ async def test_bridged_handshake_has_a_deadline(fault_server: FaultControl, tran
         elapsed = time.monotonic() - began
     assert "error" in answer, answer
     assert elapsed < 30
+
+
+async def test_bridged_sdk_sse_server_gone_fails_in_flight_calls_at_once(start_sdk_server: Any) -> None:
+    """The same with the official SDK's SSE server, stopped mid-call."""
+    server = start_sdk_server("sse")
+    async with open_raw_proxy(server.url, "--transport", "sse") as proxy:
+        await proxy.send(modern_request(1, "server/discover"))
+        assert "result" in await answer_to(proxy, 1)
+        slow = call(2, "slow", seconds=60, steps=60)
+        slow["params"]["_meta"]["progressToken"] = "p"
+        await proxy.send(slow)
+        await proxy.read_until(lambda m: m.get("method") == "notifications/progress", PROMPT)
+        began = time.monotonic()
+        server.process.terminate()
+        failed = await answer_to(proxy, 2)
+    assert time.monotonic() - began < PROMPT
+    assert "error" in failed and "lost" in failed["error"]["message"], failed
