@@ -124,3 +124,18 @@ async def test_bridged_sdk_sse_server_gone_fails_in_flight_calls_at_once(start_s
         failed = await answer_to(proxy, 2)
     assert time.monotonic() - began < PROMPT
     assert "error" in failed and "lost" in failed["error"]["message"], failed
+
+
+async def test_bridged_sse_timed_out_call_does_not_take_the_next_sampling(
+    fault_server: FaultControl,
+) -> None:
+    """The same after a request timeout instead of a cancel: the relay forgets the call in the bridge."""
+    async with open_raw_proxy(fault_server.sse_url, "--transport", "sse", "--request-timeout", "3") as proxy:
+        await proxy.send(modern_request(1, "server/discover"))
+        await answer_to(proxy, 1)
+        await proxy.send(call(2, "slow", seconds=30, steps=1))
+        timed_out = await answer_to(proxy, 2)
+        assert "error" in timed_out, timed_out
+        await proxy.send(call(3, "sample", prompt="mine"))
+        asked = await answer_to(proxy, 3)
+    assert asked["result"]["resultType"] == "input_required", asked
