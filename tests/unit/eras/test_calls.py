@@ -352,6 +352,17 @@ class CallBookMachine(RuleBasedStateMachine):
             del self.asked[call.state]
             self.stale.add(call.state)
 
+    @precondition(lambda self: self._live())
+    @rule(data=st.data())
+    def sending_fails(self, data: st.DataObject) -> None:
+        """The POST of a call failed or its stream broke: the relay answers the client; the book drops it."""
+        upstream = data.draw(st.sampled_from(self._live()))
+        call = self.calls.pop(upstream)
+        self.book.abandon(upstream)
+        if call.state is not None:
+            del self.asked[call.state]
+            self.stale.add(call.state)
+
     @rule(seconds=st.sampled_from([0.5, 3.0, LIMIT]))
     def time_passes(self, seconds: float) -> None:
         self.now += seconds
