@@ -31,8 +31,10 @@ class ListenBook:
 
     def open(self, listen_id: JsonId, honoured: dict[str, Any]) -> list[str]:
         """A listen opens with this acknowledged filter; returns the URIs to subscribe upstream now."""
+        before = set(
+            self.subscriptions()
+        )  # what is subscribed upstream now, this listen's old filter included
         self._filters.pop(listen_id, None)
-        before = set(self.subscriptions())
         self._filters[listen_id] = honoured
         return [uri for uri in _uris(honoured) if uri not in before]
 
