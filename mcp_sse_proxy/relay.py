@@ -788,7 +788,7 @@ class Relay:
                     reason = f"no response from the server within {self.profile.request_timeout:g} s"
                     await self._answer_error(entry, reason)
                     if self._upstream is not None:
-                        self._upstream.forget(entry.id)
+                        self._upstream.forget(entry.id)  # per-call state (era bridges) goes with it
                     scope = entry.extra.get("scope")
                     if isinstance(scope, anyio.CancelScope):
                         scope.cancel()

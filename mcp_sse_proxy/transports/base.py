@@ -51,3 +51,16 @@ class Upstream(Protocol):
 
     async def close(self) -> None:
         """End the session politely (bounded in time) and release connections."""
+
+
+class BridgedUpstream(Upstream, Protocol):
+    """An upstream an era bridge drives: one exchange's replies can be handed to the bridge itself.
+
+    A server request sent on a call's own response stream (Streamable HTTP) then reaches `deliver` with the
+    call it belongs to; an upstream whose replies all share one stream (legacy SSE) ignores `deliver`, and
+    the bridge has to guess. `probing` as in detection: a URL that is not an MCP endpoint raises
+    `TransportMismatch` (ignored where the connection already proved it).
+    """
+
+    async def send(self, message: Message, *, probing: bool = False, deliver: Deliver | None = None) -> None:
+        """As `Upstream.send`, with this exchange's own replies going to `deliver` when given."""

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx2
 from anyio.abc import TaskGroup
 
+from ..bridges import HandshakeToModern, ModernToHandshake
 from ..config.model import Profile
 from ..errors import TransportMismatch, UpstreamError
 from ..protocol import eras
@@ -23,7 +25,6 @@ from ..protocol import messages as jsonrpc
 from ..protocol.messages import Kind, Message
 from ..protocol.urls import candidate_urls, display
 from .base import Deliver, SessionLostCallback, Upstream
-from .bridge import HandshakeToModern, ModernToHandshake
 from .sse import SseUpstream
 from .streamable import StreamableUpstream
 
@@ -80,7 +81,7 @@ async def connect(
         try:
             if kind == "sse" and modern_client:
                 # HTTP+SSE belongs to the handshake era: a 2026-07-28 client reaches it through the bridge.
-                bridge = ModernToHandshake(task_group, deliver, eras.request_meta(first.params))
+                bridge = ModernToHandshake(task_group, deliver, eras.request_meta(first.params), profile)
                 bridged = SseUpstream(client, url, profile, task_group, bridge.from_upstream, on_lost)
                 bridge.attach(bridged)
                 await bridged.open()
@@ -144,12 +145,12 @@ async def _initialize_or_bridge(
             for message in captured:
                 await deliver(message)
             return streamable, True
-    discovered = await _probe_discover(streamable)
+    discovered = await _probe_discover(streamable, profile.read_timeout)
     if discovered is not None:
         discover_result, version = discovered
         log.info("the server speaks only 2026-07-28: bridging the handshake-era client")
         await streamable.open()  # forget whatever the refused handshake left behind
-        return HandshakeToModern(streamable, task_group, deliver, discover_result, version), False
+        return HandshakeToModern(streamable, task_group, deliver, discover_result, version, profile), False
     if mismatch is not None:
         raise mismatch
     for message in captured:
@@ -189,7 +190,7 @@ async def _modern_or_bridge(
                     await deliver(message)
                 return streamable, True
             return streamable, False
-    bridge = ModernToHandshake(task_group, deliver, meta)
+    bridge = ModernToHandshake(task_group, deliver, meta, profile)
     inner = StreamableUpstream(client, streamable.url, profile, task_group, bridge.from_upstream, on_lost)
     bridge.attach(inner)
     await bridge.handshake(probing=probing)
@@ -227,16 +228,24 @@ def _discover_request(meta: dict[str, Any]) -> Message:
     )
 
 
-async def _probe_discover(streamable: StreamableUpstream) -> tuple[dict[str, Any], str] | None:
-    """(DiscoverResult, version to use) when the URL is a 2026-07-28 server; None when it is not."""
+async def _probe_discover(
+    streamable: StreamableUpstream, timeout: float
+) -> tuple[dict[str, Any], str] | None:
+    """(DiscoverResult, version to use) when the URL is a 2026-07-28 server; None when it is not.
+
+    Each probe is answered within `timeout` or raises `UpstreamError` (not a verdict: detection is retried).
+    """
     version = eras.MODERN_VERSIONS[-1]
     for _attempt in range(2):
         probe = _discover_request({eras.PROTOCOL_VERSION_KEY: version})
         replies, capture = _collector()
         try:
-            await streamable.send(probe, probing=True, deliver=capture)
+            with anyio.fail_after(timeout):
+                await streamable.send(probe, probing=True, deliver=capture)
         except TransportMismatch:
             return None
+        except TimeoutError:
+            raise UpstreamError(f"no answer to the server/discover probe within {timeout:g} s") from None
         answer = _response_to(replies, probe)
         if answer is None:
             return None

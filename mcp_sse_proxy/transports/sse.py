@@ -138,7 +138,9 @@ class SseUpstream:
             await self._deliver(message)
             del message
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, *, probing: bool = False, deliver: Deliver | None = None) -> None:
+        """POST `message` to the session's endpoint. Its replies come on the session's stream, whatever
+        `deliver` says; `probing` changes nothing (the stream's GET already proved the transport)."""
         endpoint = self.endpoint
         if endpoint is None:
             raise UpstreamError("the legacy SSE session has no message endpoint yet")

@@ -21,7 +21,7 @@ from mcp_sse_proxy.protocol.eras import (
     capability_for_input_request,
     initialize_result_from_discover,
     input_required_to_client_requests,
-    listen_params,
+    listen_filter,
     modern_client_capabilities,
     result_type,
     retry_params,
@@ -235,23 +235,17 @@ def test_round_bound() -> None:
     assert MAX_INPUT_ROUNDS == 10
 
 
-def test_listen_params() -> None:
-    meta = {PROTOCOL_VERSION_KEY: "2026-07-28", CLIENT_CAPABILITIES_KEY: {}}
-    params = listen_params(
-        meta,
-        tools_list_changed=True,
-        resources_list_changed=True,
-        resource_uris=["file:///b", "file:///a", "file:///b"],
-    )
-    assert params == {
-        "_meta": meta,
-        "notifications": {
-            "toolsListChanged": True,
-            "resourcesListChanged": True,
-            "resourceSubscriptions": ["file:///a", "file:///b"],
-        },
+def test_listen_filter() -> None:
+    capabilities = {"tools": {"listChanged": True}, "resources": {"listChanged": True, "subscribe": True}}
+    uris = ["file:///b", "file:///a", "file:///b"]
+    assert listen_filter(capabilities, uris) == {
+        "toolsListChanged": True,
+        "resourcesListChanged": True,
+        "resourceSubscriptions": ["file:///b", "file:///a"],
     }
-    assert listen_params(meta)["notifications"] == {}
+    # Only what the server announces: no `prompts.listChanged`, no `resources.subscribe`, nothing at all.
+    assert listen_filter({"resources": {}}, uris) == {}
+    assert listen_filter({}, []) == {}
 
 
 def test_strip_subscription_id() -> None:

@@ -21,7 +21,6 @@ from mcp_sse_proxy.protocol.eras import (
     input_required_result,
     is_modern_error,
     listen_acknowledgement,
-    listen_closed_result,
     listen_wants,
     log_level_allows,
     lowest_log_level,
@@ -340,12 +339,6 @@ def test_listen_messages_carry_the_subscription_id() -> None:
     retagged = tag_subscription({"_meta": {SUBSCRIPTION_ID_KEY: 99, "k": 1}}, 7)
     assert retagged == {"_meta": {SUBSCRIPTION_ID_KEY: 7, "k": 1}}
     assert tag_subscription(None, 1) == {"_meta": {SUBSCRIPTION_ID_KEY: 1}}
-    closed = listen_closed_result(7, SERVER_INFO)
-    assert closed == {
-        "resultType": "complete",
-        "_meta": {SUBSCRIPTION_ID_KEY: 7, SERVER_INFO_KEY: SERVER_INFO},
-    }
-    v2026.SubscriptionsListenResult.model_validate(closed)
 
 
 def test_log_levels() -> None:
