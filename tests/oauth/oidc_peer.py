@@ -26,7 +26,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.integration.conftest import _read_ready_line, stop_process
+from tests.peers import read_ready_line, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_DIR = REPO_ROOT / "tests" / "servers" / "oidc"
@@ -95,12 +95,10 @@ def _spawn(argv: list[str], env: Mapping[str, str], cwd: Path, name: str) -> Ite
         )
     try:
         try:
-            word, _, port = _read_ready_line(process, START_TIMEOUT).partition(" ")
+            port = read_ready_line(process, START_TIMEOUT)
         except (TimeoutError, RuntimeError) as exc:
             raise RuntimeError(f"{name} did not start: {exc}\n{stderr_path.read_text()}") from exc
-        if word != "READY" or not port.isdigit():
-            raise RuntimeError(f"{name} printed {word} {port} instead of 'READY <port>'")
-        yield _Process(process, int(port), stderr_path)
+        yield _Process(process, port, stderr_path)
     finally:
         stop_process(process)
         stderr_path.unlink(missing_ok=True)
