@@ -651,7 +651,9 @@ class Relay:
                 await self._fail_message(first, _describe(exc))
             raise
         except UpstreamError as exc:
-            if not _may_come_up(exc):
+            if not _may_come_up(exc) or first.method == "server/discover":
+                # A probe is answered at once: the client decides what to try next (the SDK gives up on
+                # it after 10 s).
                 await self._fail_message(first, _describe(exc))
                 raise
             # Not reachable yet (still starting?): the message waits for the next attempt, up to its
