@@ -141,7 +141,9 @@ class RelayCore:
         if message.kind is Kind.REQUEST:
             assert message.id is not None
             if self.ids.owns(message.id) or message.id in self.pending:
-                actions.append(Write(jsonrpc.error_response(message.id, jsonrpc.INVALID_REQUEST, IN_USE)))
+                actions.append(
+                    Write(jsonrpc.error_response(message.id, jsonrpc.INVALID_REQUEST, IN_USE), answer=True)
+                )
                 return None
             self._register(message, now)
             if message.method == "tools/call" and self._filter.active:
@@ -191,7 +193,9 @@ class RelayCore:
             if item_id is None:
                 kept.append(item)
             elif self.ids.owns(item_id) or item_id in self.pending:
-                actions.append(Write(jsonrpc.error_response(item_id, jsonrpc.INVALID_REQUEST, IN_USE)))
+                actions.append(
+                    Write(jsonrpc.error_response(item_id, jsonrpc.INVALID_REQUEST, IN_USE), answer=True)
+                )
             else:
                 self.pending.add(item_id, str(item["method"]), now)
                 kept.append(item)
