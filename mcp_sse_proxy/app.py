@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .config.model import AppConfig
+from .config.model import AppConfig, Profile
 from .protocol import messages as jsonrpc
 from .protocol.messages import InvalidMessage, Message
 from .relay import Relay
 from .stdio import LineWriter, read_lines
+from .tap import Direction, Tap
+from .trace import recorder_for
 
 if TYPE_CHECKING:
     from .aggregate.server import Aggregator
@@ -26,6 +28,15 @@ log = logging.getLogger("mcp_sse_proxy")
 def run(config: AppConfig) -> int:
     """Run the proxy until stdin closes or a signal arrives; the exit status."""
     log.info("%s", startup_line(config))
+    from .config.safety import start_warnings
+
+    warnings, errors = start_warnings(config.profiles, os.environ)
+    for warning in warnings:
+        log.warning("%s", warning)
+    if errors:
+        for error in errors:
+            log.error("%s; refused", error)
+        return 2
     try:
         anyio.run(serve, config)
     except KeyboardInterrupt:
@@ -46,19 +57,31 @@ def startup_line(config: AppConfig) -> str:
         line += f"; debug log: {debug_log_path(config.logging)}"
     elif config.logging.log_file is not None:
         line += f"; log file: {config.logging.log_file}"
+    if config.logging.trace_file is not None:
+        line += f"; trace: {config.logging.trace_file}"
     return line
 
 
 async def serve(config: AppConfig, stdin_fd: int | None = None, stdout_fd: int | None = None) -> None:
     profile = config.profiles[0]
     writer = LineWriter(sys.stdout.fileno() if stdout_fd is None else stdout_fd)
+    with recorder_for(config) as tap:
+        await _serve(config, profile, writer, tap, stdin_fd)
+
+
+async def _serve(
+    config: AppConfig, profile: Profile, writer: LineWriter, tap: Tap | None, stdin_fd: int | None
+) -> None:
+    side = profile.name if len(config.profiles) == 1 else "+".join(p.alias for p in config.profiles)
 
     async def to_client(message: Message) -> None:
+        if tap is not None:
+            tap(Direction.PROXY_TO_CLIENT, side, message)
         await writer.send(message.raw)
 
     relay: Relay | Aggregator
     if len(config.profiles) == 1:
-        relay = Relay(profile, to_client, os.environ)
+        relay = Relay(profile, to_client, os.environ, tap=tap)
     else:
         from .aggregate.server import Aggregator, Settings
 
@@ -70,9 +93,17 @@ async def serve(config: AppConfig, stdin_fd: int | None = None, stdout_fd: int |
         async with anyio.create_task_group() as inner:
             inner.start_soon(_watch_signals, inner.cancel_scope)
             inner.start_soon(_watch_output, writer, inner.cancel_scope)
-            await relay.run(_client_messages(fd, max(p.max_message_size for p in config.profiles), writer))
+            inbound = _client_messages(fd, max(p.max_message_size for p in config.profiles), writer)
+            await relay.run(inbound if tap is None else tapped(inbound, tap, side))
             inner.cancel_scope.cancel()
         writer.close()
+
+
+async def tapped(messages: AsyncIterator[Message], tap: Tap, side: str) -> AsyncIterator[Message]:
+    """`messages`, each told to `tap` as read from the client."""
+    async for message in messages:
+        tap(Direction.CLIENT_TO_PROXY, side, message)
+        yield message
 
 
 async def _client_messages(fd: int, max_size: int, writer: LineWriter) -> AsyncIterator[Message]:

@@ -13,35 +13,29 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mcp_sse_proxy import __version__
+from mcp_sse_proxy.clihelp import (
+    DESCRIPTION,
+    EPILOG,
+    GROUPS,
+    PROG,
+    USAGE,
+    formatter_class,
+    group_of,
+    help_text,
+    parser_class,
+)
 
 if TYPE_CHECKING:
     import argparse
 
     from mcp_sse_proxy.config.sources import FlagValue
 
-PROG = "mcp-sse-proxy"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
-DESCRIPTION = (
-    "A stdio MCP server that relays every message to a remote MCP server over HTTP: legacy HTTP+SSE or "
-    "Streamable HTTP, detected automatically. Desktop clients that only speak stdio launch it as a local "
-    "server. Settings come from command-line flags, ST_PROXY_* environment variables and YAML profiles, "
-    "in that order of precedence, over built-in defaults."
-)
-EPILOG = (
-    "Precedence: flags > ST_PROXY_* environment > profile YAML (a profile's own keys over those it "
-    "extends) > defaults. Profiles are read from --config files, ST_PROXY_CONFIG files and *.yaml in the "
-    "user config directory (~/.config/mcp-sse-proxy on Linux). stdout carries only JSON-RPC; logs go to "
-    "stderr. Exit status: 0 success, 1 failure while running, 2 usage or configuration error."
-)
-
-_GROUP_TITLES = {
-    "selection": "profiles and files",
-    "profile": "upstream settings (per profile)",
-    "logging": "logging (process-wide; from the first selected profile)",
-}
+#: Action switches that mean something only with an action: switch → (its action's dest, its flag).
+_NEEDS_ACTION = {"json": ("check", "--check"), "env_only": ("print_client_config", "--print-client-config")}
 
 
 def _record_flag_action() -> type:
@@ -49,7 +43,10 @@ def _record_flag_action() -> type:
     import argparse
 
     class RecordFlag(argparse.Action):
-        """Appends a FlagValue for every occurrence, so the loader sees argv order and the spelling used."""
+        """Appends a FlagValue for every occurrence, so the loader sees argv order and the spelling used.
+
+        A boolean's `--no-NAME` spelling records false and takes no value.
+        """
 
         def __init__(
             self,
@@ -57,11 +54,9 @@ def _record_flag_action() -> type:
             dest: str,
             *,
             setting: str,
-            fixed: str | None = None,
             **kwargs: Any,
         ) -> None:
             self.setting = setting
-            self.fixed = fixed
             super().__init__(option_strings, dest, **kwargs)
 
         def __call__(
@@ -73,60 +68,45 @@ def _record_flag_action() -> type:
         ) -> None:
             from mcp_sse_proxy.config.sources import FlagValue
 
-            raw = self.fixed if self.fixed is not None else values
+            raw = values
+            if option_string is not None and option_string.startswith("--no-"):
+                if values is not self.const:
+                    parser.error(f"{option_string} takes no value (got {values!r})")
+                raw = "false"
             recorded = [*getattr(namespace, self.dest, []), FlagValue(self.setting, raw, option_string or "")]
             setattr(namespace, self.dest, recorded)
 
     return RecordFlag
 
 
-def _help(setting: Any) -> str:
-    parts = [setting.description.rstrip(".") + "."]
-    extra = []
-    if setting.env_names:
-        extra.append("env: " + ", ".join(setting.env_names))
-    if setting.default not in (None, [], {}) and setting.scope != "selection":
-        extra.append(f"default: {_default_text(setting.default)}")
-    if extra:
-        parts.append("[" + "; ".join(extra) + "]")
-    return " ".join(parts).replace("%", "%%")
+def build_parser(*, full: bool = False) -> argparse.ArgumentParser:
+    """The argument parser, one option per schema setting (booleans also as `--no-NAME`).
 
-
-def _default_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, one option per schema setting (plus `--no-NAME` for booleans)."""
+    `--help` shows each setting's first sentence; `full` (the man page) keeps every detail.
+    """
     import argparse
 
     from mcp_sse_proxy.config.schema import loader_options, settings
 
     record_flag = _record_flag_action()
 
-    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, allow_abbrev=False)
-    groups = {scope: parser.add_argument_group(title) for scope, title in _GROUP_TITLES.items()}
-    for setting in loader_options().values():
-        groups["selection"].add_argument(
-            *setting.flags,
-            action=record_flag,
-            setting=setting.name,
-            dest="flag_values",
-            default=argparse.SUPPRESS,
-            metavar=setting.metavar,
-            help=_help(setting),
-        )
-    for setting in settings().values():
+    parser = parser_class()(
+        prog=PROG,
+        usage=USAGE,
+        description=DESCRIPTION,
+        epilog=None if full else EPILOG,  # the man page has its own EXAMPLES and EXIT STATUS
+        allow_abbrev=False,
+        formatter_class=formatter_class(unwrapped=full),
+    )
+    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
+    for setting in (*loader_options().values(), *settings().values()):
         if not setting.flags:
             continue
-        group = groups.get(setting.scope, groups["profile"])
+        group = groups[group_of(setting)]
         if setting.main_type == "boolean":
             group.add_argument(
                 *setting.flags,
+                f"--no-{setting.flags[0].removeprefix('--')}",
                 action=record_flag,
                 setting=setting.name,
                 dest="flag_values",
@@ -134,17 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                 nargs="?",
                 const="true",
                 metavar="BOOL",
-                help=_help(setting),
-            )
-            group.add_argument(
-                f"--no-{setting.flags[0].removeprefix('--')}",
-                action=record_flag,
-                setting=setting.name,
-                fixed="false",
-                nargs=0,
-                dest="flag_values",
-                default=argparse.SUPPRESS,
-                help=f"Same as {setting.flags[0]}=false.",
+                help=help_text(setting, full=full),
             )
         else:
             group.add_argument(
@@ -154,14 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                 dest="flag_values",
                 default=argparse.SUPPRESS,
                 metavar=setting.metavar,
-                help=_help(setting),
+                help=help_text(setting, full=full),
             )
     actions = parser.add_argument_group("actions (instead of running the proxy)")
     actions.add_argument(
         "--print-config",
         action="store_true",
-        help="Print the effective configuration of each selected profile as YAML, with the "
-        "source of every value and secrets masked, then exit.",
+        help="Print the effective configuration of each selected profile as a profile file (YAML), with "
+        "the source of every value and secrets masked, then exit.",
     )
     actions.add_argument(
         "--list-profiles",
@@ -198,7 +168,11 @@ def parse_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, list[FlagValue
 
     Raises SystemExit on a usage error or --help/--version, as argparse does.
     """
-    namespace = build_parser().parse_args(list(argv))
+    parser = build_parser()
+    namespace = parser.parse_args(list(argv))
+    for switch, (action, action_flag) in _NEEDS_ACTION.items():
+        if getattr(namespace, switch) and not getattr(namespace, action):
+            parser.error(f"--{switch.replace('_', '-')} works only with {action_flag}")
     return namespace, list(getattr(namespace, "flag_values", []))
 
 
@@ -222,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             catalog = config.build_catalog(config.read_documents(config.find_config_files(flags, environ)))
             sys.stdout.write(render_profile_list(catalog))
+            if not catalog.profiles:
+                sys.stderr.write(f"{PROG}: no profiles found in {config.searched_places(flags, environ)}\n")
             return EXIT_OK
         effective = config.load_config_from_system(flags, environ)
     except config.ConfigError as exc:
@@ -240,16 +216,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(effective)
 
 
+#: Most log text held back while --check runs (a check is short; this only bounds a pathological case).
+HELD_LOG_LIMIT = 64 * 1024
+
+
 def _check(effective: Any, as_json: bool) -> int:
-    from mcp_sse_proxy.doctor import run_check
+    """Run --check with log lines held back and written after the report, so the two never interleave.
+
+    Without an explicit --log-level only warnings and errors are kept: the report says the rest.
+    """
+    import dataclasses
+
+    from mcp_sse_proxy.check import run_check
     from mcp_sse_proxy.logs import configure_logging
 
-    configure_logging(effective.logging, effective.secrets)
-    return run_check(effective, as_json)
+    settings = effective.logging
+    if settings.sources.get("log_level", "default") == "default":
+        settings = dataclasses.replace(settings, level="warning")
+    held = _HeldText(HELD_LOG_LIMIT)
+    configure_logging(settings, effective.secrets, stream=held)  # type: ignore[arg-type]
+    try:
+        return run_check(effective, as_json)
+    finally:
+        sys.stdout.flush()
+        if held.text:
+            sys.stderr.write(f"{PROG} --check: log lines written during the check:\n{held.text}")
+            if held.dropped:
+                sys.stderr.write(f"({held.dropped} more characters of log left out)\n")
+            sys.stderr.flush()
+
+
+class _HeldText:
+    """A write-only text stream keeping the first `limit` characters (for a logging.StreamHandler)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.text = ""
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        room = self.limit - len(self.text)
+        self.text += text[: max(room, 0)]
+        self.dropped += max(len(text) - max(room, 0), 0)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 def _client_config(effective: Any, client: str, env_only: bool, argv: list[str]) -> int:
-    from mcp_sse_proxy.clientconfig import ClientConfigError, client_config, config_location
+    from mcp_sse_proxy.clientconfig import (
+        ClientConfigError,
+        client_config,
+        config_location,
+        header_variables,
+        placeholder,
+    )
 
     try:
         text = client_config(effective, client, env_only, argv)
@@ -257,9 +279,21 @@ def _client_config(effective: Any, client: str, env_only: bool, argv: list[str])
         sys.stderr.write(f"{PROG}: {exc}\n")
         return EXIT_CONFIG
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stderr.write(f"Paste it into {config_location(client)}\n")
+    sys.stderr.write(f"{config_location(client)}\n")
     if "***" in text:
-        sys.stderr.write("Replace each *** with the real secret (or keep secrets in a header file).\n")
+        sys.stderr.write(
+            "Replace each *** with the real secret, or keep secrets in a file named by --header-file so "
+            "they stay out of the client's configuration.\n"
+        )
+    if not env_only:
+        missing = [var for var in header_variables(effective) if placeholder(var) in text]
+        if missing:
+            names = ", ".join(missing)
+            sys.stderr.write(
+                f"The headers use ${{{missing[0]}}}{' and more' if len(missing) > 1 else ''}: set {names} "
+                "in the entry's \"env\" to the real value, since clients start servers without your shell's "
+                "environment.\n"
+            )
     return EXIT_OK
 
 
@@ -271,6 +305,8 @@ def _run(effective: Any) -> int:
 
     configure_logging(effective.logging, effective.secrets)
     logger = logging.getLogger("mcp_sse_proxy")
+    if sys.stdin is not None and sys.stdin.isatty():
+        sys.stderr.write(waiting_notice())
     from mcp_sse_proxy.app import run  # the relay and httpx2 load only on this path
 
     try:
@@ -283,3 +319,13 @@ def _run(effective: Any) -> int:
     except Exception:  # the outermost boundary: report anything unexpected through the redacting log
         logger.exception("unexpected error")
         return EXIT_FAILURE
+
+
+def waiting_notice() -> str:
+    """What a person who started the proxy in a terminal reads: it waits for a client, not hanging."""
+    return (
+        f"{PROG}: waiting for an MCP client on stdin (JSON-RPC, one message per line); this command is "
+        "meant to be started by an MCP client (see --print-client-config).\n"
+        f"{PROG}: to try the connection to the server instead, run it again with --check; Ctrl-D or "
+        "Ctrl-C quits.\n"
+    )

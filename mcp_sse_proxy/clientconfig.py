@@ -1,7 +1,8 @@
 """`--print-client-config CLIENT`: the JSON entry that makes a desktop client or IDE launch this proxy.
 
 The entry names the installed command by absolute path (desktop clients start servers with a minimal PATH),
-or `uvx mcp-sse-proxy` when it is not installed. It either repeats the current selection as arguments
+or this interpreter with `-m mcp_sse_proxy` when no script is installed (never the PyPI package of the same
+name: that is the earlier 0.1.4 script, another program). It either repeats the current selection as arguments
 (`--profile work`), or, env-only, describes the one selected profile entirely in `ST_PROXY_*` variables.
 No argument ever holds a space (some clients split arguments on spaces), so such values and every header
 travel in `env`. Secret values appear as `***` unless `reveal_secrets` is set.
@@ -18,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config.model import AppConfig, Profile
+from .config.model import LOG_KEYS, AppConfig, Profile
 from .config.schema import ENV_PREFIX, HEADER_ENV_PREFIX, Setting, loader_options, settings
-from .redaction import MIN_SECRET_LENGTH, Redactor
+from .redaction import MIN_SECRET_LENGTH, Redactor, mask_urls
 
 COMMAND = "mcp-sse-proxy"
 CLIENTS = ("claude-desktop", "cursor", "vscode", "windsurf", "claude-code", "generic")
@@ -149,14 +150,26 @@ def launch_spec(
     if env_only:
         return Launch(command, prefix, _profile_env(config))
     args, env = _portable_args(argv_profile_args, environ)
+    for variable in header_variables(config):
+        env.setdefault(variable, placeholder(variable))  # a client starts servers without the user's env
     return Launch(command, [*prefix, *args], env)
+
+
+def header_variables(config: AppConfig) -> list[str]:
+    """The `${VAR}` names the selected profiles' headers use: the entry's env must set each one."""
+    return list(dict.fromkeys(var for profile in config.profiles for var in profile.header_variables))
+
+
+def placeholder(variable: str) -> str:
+    """What the entry holds for a variable the user must fill in."""
+    return f"<value of {variable}>"
 
 
 # --------------------------------------------------------------------------------------------------------
 
 
 def _command() -> tuple[str, list[str]]:
-    """(command, leading args): the installed script by absolute path, else `uvx mcp-sse-proxy`."""
+    """(command, leading args): the installed script by absolute path, else `python -m mcp_sse_proxy`."""
     found = shutil.which(COMMAND)
     if found is None:
         scripts = Path(sys.executable).parent
@@ -166,7 +179,7 @@ def _command() -> tuple[str, list[str]]:
                 break
     if found is not None:
         return str(Path(found).absolute()), []
-    return "uvx", [COMMAND]
+    return str(Path(sys.executable).absolute()), ["-m", "mcp_sse_proxy"]
 
 
 def _env_name(setting: Setting) -> str:
@@ -238,7 +251,11 @@ def _portable_args(tokens: Sequence[str], environ: Mapping[str, str]) -> tuple[l
         else:
             if setting.kind in _PATH_KINDS or setting.name == "config":
                 value = _absolute(value)
-            if not any(ch.isspace() for ch in value):
+            if setting.name == "url" and _has_credentials(value):
+                env[_env_name(setting)] = (
+                    value  # process lists show args; a token in the URL stays out of them
+                )
+            elif not any(ch.isspace() for ch in value):
                 args.extend([f"{primary}={value}"] if value.startswith("-") else [primary, value])
             elif setting.name == "config":
                 moved_configs.append(value)
@@ -251,6 +268,17 @@ def _portable_args(tokens: Sequence[str], environ: Mapping[str, str]) -> tuple[l
         earlier = env.get("ST_PROXY_CONFIG")
         env["ST_PROXY_CONFIG"] = os.pathsep.join([*moved_configs, *([earlier] if earlier else [])])
     return args, env
+
+
+def _has_credentials(url: str) -> bool:
+    """Whether a URL carries userinfo or a query, either of which may hold a token."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    return bool(parts.query) or "@" in parts.netloc
 
 
 def _header_to_env(line: str, env: dict[str, str]) -> None:
@@ -284,12 +312,7 @@ def _profile_env(config: AppConfig) -> dict[str, str]:
             "to pass the profile selection as arguments"
         )
     profile = config.profiles[0]
-    log_values = {
-        "log_level": config.logging.level,
-        "log_file": config.logging.log_file,
-        "debug_enabled": config.logging.debug_enabled,
-        "debug_filename": config.logging.debug_filename,
-    }
+    log_values = {key: getattr(config.logging, attribute) for key, attribute in LOG_KEYS.items()}
     env: dict[str, str] = {}
     for name, setting in settings().items():
         if not setting.env_names or setting.scope == "file":
@@ -331,7 +354,10 @@ def _secrets(config: AppConfig) -> set[str]:
 
 
 def _masked(launch: Launch, secrets: set[str]) -> Launch:
-    mask = Redactor(secrets).mask_values
+    redactor = Redactor(secrets)
+
+    def mask(text: str) -> str:
+        return mask_urls(redactor.mask_values(text))
 
     return Launch(
         launch.command,

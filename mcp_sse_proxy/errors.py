@@ -54,5 +54,9 @@ class EndpointRefused(UpstreamError):
     """A legacy SSE server announced a message endpoint on another origin."""
 
 
+class RedirectRefused(UpstreamError):
+    """The server redirected a request where the redirect policy does not let our headers and body go."""
+
+
 class TransportMismatch(UpstreamError):
     """The URL does not speak the transport tried (used by auto-detection to try the next one)."""

@@ -1,15 +1,25 @@
-"""Builds the one `httpx2.AsyncClient` a relay uses, from a profile's TLS, proxy and timeout settings."""
+"""Builds the one `httpx2.AsyncClient` a relay uses, from a profile's TLS, proxy, timeout and redirect settings.
+
+Every client the proxy makes (relay, `--check`, OAuth) comes from `build_client`, so the redirect policy
+(`protocol/redirects.py`) holds for all of them: a redirect it does not allow ends the request with
+`RedirectRefused` before anything is sent to the new location.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 
 import httpx2
 
 from .config.model import Profile
+from .errors import RedirectRefused
+from .protocol.redirects import redirect_refusal
+
+log = logging.getLogger("mcp_sse_proxy.http")
 
 USER_AGENT = "mcp-sse-proxy"
 
@@ -31,6 +41,15 @@ def ssl_context(profile: Profile) -> ssl.SSLContext | bool:
     return ctx
 
 
+def tls_context(profile: Profile) -> ssl.SSLContext:
+    """The TLS context every https connection of the relay uses, and the one `--check` shakes hands with.
+
+    httpx2 honours SSL_CERT_FILE and SSL_CERT_DIR for the default trust (`trust_env`), whatever
+    `use_env_proxy` says: that setting is about proxies only.
+    """
+    return httpx2.create_ssl_context(ssl_context(profile), trust_env=True)
+
+
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 #: Set by the relay around one upstream send: called once that send's first request body is on the wire,
@@ -50,6 +69,41 @@ async def _trace_writes(request: httpx2.Request) -> None:
     request.extensions["trace"] = trace
 
 
+_CARRIED_AUTHORIZATION = "mcp_sse_proxy.carried_authorization"
+
+
+async def _carry_authorization(request: httpx2.Request) -> None:
+    """Put back the Authorization header httpx2 took off a redirect the policy allowed (same-site)."""
+    value = request.extensions.pop(_CARRIED_AUTHORIZATION, None)
+    if isinstance(value, str) and "authorization" not in request.headers:
+        request.headers["Authorization"] = value
+
+
+def _redirect_guard(profile: Profile) -> Callable[[httpx2.Response], Awaitable[None]]:
+    """A response hook refusing, before httpx2 follows it, any redirect the profile's policy does not allow."""
+    policy = "same-site" if profile.redirects == "same-site" else "same-origin"
+
+    async def guard(response: httpx2.Response) -> None:
+        if not response.has_redirect_location:
+            return
+        source = response.request.url
+        try:
+            target = source.join(response.headers["location"])
+        except httpx2.InvalidURL:
+            return  # httpx2 refuses to follow it and raises RemoteProtocolError
+        refusal = redirect_refusal(str(source), str(target), policy)
+        if refusal is None:
+            authorization = response.request.headers.get("authorization")
+            if authorization is not None and source.origin != target.origin:
+                # httpx2 drops Authorization on another origin; `redirects: same-site` trusts this one.
+                response.request.extensions[_CARRIED_AUTHORIZATION] = authorization
+            return
+        log.warning("%s", refusal)
+        raise RedirectRefused(refusal, status=response.status_code)
+
+    return guard
+
+
 class _TlsOnDemand(httpx2.AsyncBaseTransport):
     """Builds the TLS transport on the first https:// request.
 
@@ -66,7 +120,7 @@ class _TlsOnDemand(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if request.url.scheme == "https":
             if self._tls is None:
-                self._tls = httpx2.AsyncHTTPTransport(verify=ssl_context(self._profile), limits=self._limits)
+                self._tls = httpx2.AsyncHTTPTransport(verify=tls_context(self._profile), limits=self._limits)
             return await self._tls.handle_async_request(request)
         if self._plain is None:
             self._plain = httpx2.AsyncHTTPTransport(verify=False, limits=self._limits)
@@ -94,16 +148,20 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
         max_connections=profile.max_concurrency + 4,
         max_keepalive_connections=min(profile.max_concurrency + 4, 64),
     )
+    hooks: dict[str, list[Callable[..., Awaitable[None]]]] = {
+        "request": [_trace_writes, _carry_authorization],
+        "response": [_redirect_guard(profile)],
+    }
     if profile.use_env_proxy and _proxy_configured(os.environ):
         # httpx2 mounts the environment's proxies only around its own default transports.
         return httpx2.AsyncClient(
             headers=headers,
             timeout=timeout,
             limits=limits,
-            verify=ssl_context(profile),
+            verify=tls_context(profile),
             trust_env=True,
             follow_redirects=True,
-            event_hooks={"request": [_trace_writes]},
+            event_hooks=hooks,
         )
     return httpx2.AsyncClient(
         headers=headers,
@@ -111,5 +169,5 @@ def build_client(profile: Profile) -> httpx2.AsyncClient:
         transport=_TlsOnDemand(profile, limits),
         trust_env=False,
         follow_redirects=True,
-        event_hooks={"request": [_trace_writes]},
+        event_hooks=hooks,
     )

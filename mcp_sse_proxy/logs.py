@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
 from mcp_sse_proxy.config.model import LogSettings
-from mcp_sse_proxy.redaction import RedactingFormatter, Redactor
+from mcp_sse_proxy.redaction import RedactingFormatter, Redactor, register_secret
 
 APP_NAME = "mcp-sse-proxy"
 DEFAULT_DEBUG_FILENAME = "mcp-sse-proxy-debug.log"
@@ -25,13 +26,51 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _MARK = "_mcp_sse_proxy_handler"
 
 
+class LogFileRefused(OSError):
+    """A log file path that others could swap or read: its directory is writable by others, or the file is
+    a symlink or someone else's."""
+
+
+def check_log_directory(directory: Path) -> None:
+    """Refuse a directory others may write to (with the sticky bit, as /tmp, only our own files are used)."""
+    if os.name != "posix":
+        return
+    st = directory.stat()
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise LogFileRefused(
+            f"log file directory {directory} is writable by others (mode {stat.S_IMODE(st.st_mode):o}); "
+            "choose a private directory"
+        )
+
+
+def open_private_log(path: Path) -> int:
+    """Open `path` for appending, created 0600, never through a symlink, and made 0600 if it was not."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    check_log_directory(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o600)
+    except OSError as exc:
+        if _NOFOLLOW and path.is_symlink():
+            raise LogFileRefused(f"log file {path} is a symbolic link; refused") from None
+        raise exc
+    if os.name == "posix":
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+            os.close(fd)
+            raise LogFileRefused(f"log file {path} is not a regular file of ours; refused")
+        if stat.S_IMODE(st.st_mode) != 0o600:
+            os.fchmod(fd, 0o600)  # an older file (or one made under another umask) may be readable by others
+    return fd
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A size-rotated, appended log file created with mode 0600 (the rotated files too)."""
 
     def _open(self) -> TextIO:
-        path = Path(self.baseFilename)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_private_log(Path(self.baseFilename))
         return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
 
 
@@ -65,15 +104,19 @@ def configure_logging(
     stderr (or `stream`) gets records at `settings.level`; `log_file` gets the same; with
     `debug_enabled` the debug log gets every record. Returns the handlers installed.
     """
+    secrets = tuple(secrets)
+    for secret in secrets:
+        register_secret(secret, lasting=True)  # error texts built outside logging mask them too
     redactor = Redactor(secrets)
     formatter = RedactingFormatter(_FORMAT, redactor=redactor)
     level = logging.getLevelName(settings.level.upper())
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     handlers[0].setLevel(level)
+    refused: list[str] = []
     if settings.log_file is not None:
-        handlers.append(_file_handler(settings.log_file.expanduser(), level))
+        _add_file_handler(handlers, refused, settings.log_file.expanduser(), level)
     if settings.debug_enabled:
-        handlers.append(_file_handler(debug_log_path(settings, log_dir), logging.DEBUG))
+        _add_file_handler(handlers, refused, debug_log_path(settings, log_dir), logging.DEBUG)
 
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
@@ -84,11 +127,22 @@ def configure_logging(
         setattr(handler, _MARK, True)
         root.addHandler(handler)
     root.setLevel(min(h.level for h in handlers))
-    quiet = logging.WARNING if level > logging.DEBUG and not settings.debug_enabled else logging.NOTSET
+    # The HTTP library's lines (several per request) would drown the one line per message of the debug
+    # log: they are written only on request.
+    quiet = logging.NOTSET if settings.debug_http else logging.WARNING
     for name in _CHATTY_LIBRARIES:
-        # One line per HTTP request is debugging detail, not something for a desktop client's log.
         logging.getLogger(name).setLevel(quiet)
+    for reason in refused:
+        logging.getLogger("mcp_sse_proxy").error("not writing a log file: %s", reason)
     return handlers
+
+
+def _add_file_handler(handlers: list[logging.Handler], refused: list[str], path: Path, level: int) -> None:
+    """A file handler for `path`, or the reason it was refused (the proxy still runs, logging to stderr)."""
+    try:
+        handlers.append(_file_handler(path, level))
+    except LogFileRefused as exc:
+        refused.append(str(exc))
 
 
 def _file_handler(path: Path, level: int) -> logging.Handler:

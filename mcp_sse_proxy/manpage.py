@@ -50,13 +50,13 @@ def _environment_section() -> str:
 
 _FILES = r"""
 .TP
-.B ~/.config/mcp\-sse\-proxy/*.yaml
+.B \%~/.config/mcp\-sse\-proxy/*.yaml
 Profiles in the user configuration directory ($XDG_CONFIG_HOME on Linux; the platform's equivalent on
 macOS and Windows). A file holds one profile, named after the file, or a \fBprofiles:\fR mapping of names
 to settings. Files named by \fB\-\-config\fR and \fBST_PROXY_CONFIG\fR are read first; the first
 definition of a name wins.
 .TP
-.B ~/.local/state/mcp\-sse\-proxy/log/mcp\-sse\-proxy\-debug.log
+.B \%~/.local/state/mcp\-sse\-proxy/log/mcp\-sse\-proxy\-debug.log
 The debug log written with \fB\-\-debug\-enabled\fR (the platform's user log directory), appended,
 created with mode 0600 and rotated by size.
 """
@@ -75,11 +75,37 @@ what was expected.
 """
 
 _EXAMPLES = r"""
+One server, a secret header taken from the environment:
+.PP
 .nf
-mcp\-sse\-proxy \-\-sse\-url http://127.0.0.1:8000/sse
-ST_PROXY_SSE_URL=https://mcp.example.com/mcp mcp\-sse\-proxy \-\-header 'Authorization: Bearer ${TOKEN}'
+.RS
+mcp\-sse\-proxy \-\-sse\-url https://mcp.example.com/mcp \-\-header \(aqAuthorization: Bearer ${TOKEN}\(aq
+.RE
+.fi
+.PP
+Everything from the environment, as a desktop client's \fBenv\fR block gives it:
+.PP
+.nf
+.RS
+ST_PROXY_SSE_URL=http://127.0.0.1:8000/sse mcp\-sse\-proxy
+.RE
+.fi
+.PP
+Two profiles from \%~/.config/mcp\-sse\-proxy/*.yaml behind one server (tools appear as work__x, notes__y):
+.PP
+.nf
+.RS
 mcp\-sse\-proxy \-\-profile work,notes
+.RE
+.fi
+.PP
+Try the connection before adding it to a client, and see what the profile resolves to:
+.PP
+.nf
+.RS
+mcp\-sse\-proxy \-\-profile work \-\-check
 mcp\-sse\-proxy \-\-profile work \-\-print\-config
+.RE
 .fi
 """
 
@@ -89,20 +115,24 @@ def render_manpage(parser: argparse.ArgumentParser | None = None) -> str:
     from argparse_manpage.manpage import Manpage
 
     page = Manpage(
-        parser or build_parser(),
+        parser or build_parser(full=True),
         _data={
             "project_name": PROG,
             "version": __version__,
             "description": SHORT_DESCRIPTION,
             "manual_title": "User Commands",
-            "url": "https://pypi.org/project/mcp-sse-proxy/",
         },
     )
     page.add_section("environment", ">", _environment_section())
     page.add_section("files", ">", _FILES.strip())
     page.add_section("exit status", ">", _EXIT_STATUS.strip())
     page.add_section("examples", ">", _EXAMPLES.strip())
-    return str(page)
+    return _safe_lines(str(page))
+
+
+def _safe_lines(roff: str) -> str:
+    """Text lines that roff would read as requests: a leading `'` is a control character, like `.`."""
+    return "\n".join("\\&" + line if line.startswith("'") else line for line in roff.split("\n"))
 
 
 def render_options_table() -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mcp_sse_proxy.config import safety
 from mcp_sse_proxy.config.errors import ConfigError
 from mcp_sse_proxy.config.merge import (
     coerce_layer,
@@ -23,8 +24,9 @@ from mcp_sse_proxy.config.merge import (
     file_layer,
     merge_layers,
     plain_values,
+    variables_in,
 )
-from mcp_sse_proxy.config.model import AppConfig, LogSettings, Profile
+from mcp_sse_proxy.config.model import LOG_KEYS, AppConfig, LogSettings, Profile
 from mcp_sse_proxy.config.schema import ValidationMemo, settings, validate
 from mcp_sse_proxy.config.sources import (
     Document,
@@ -55,6 +57,7 @@ __all__ = [
     "load_config",
     "load_config_from_system",
     "read_documents",
+    "searched_places",
     "selected_config_paths",
 ]
 
@@ -95,13 +98,15 @@ def load_config(
     *,
     read_text: Callable[[str], str] | None = None,
     memo: ValidationMemo | None = None,
+    searched: str = "",
 ) -> AppConfig:
     """Merge defaults < profile YAML < `ST_PROXY_*` env < flags into a validated `AppConfig`.
 
     `flags` are the parsed command-line occurrences (see `cli.parse_flags`), `environ` the whole process
     environment (also used for `${VAR}` and env forwarding), `documents` the profile files in search
-    order. `read_text(path)` reads a `header_file`; without it, naming one is an error. Raises ConfigError
-    with every problem found.
+    order. `read_text(path)` reads a `header_file`; without it, naming one is an error. `searched` says
+    where the files were looked for (for the message about an unknown profile). Raises ConfigError with
+    every problem found.
     """
     flag_layer, flag_profiles, _, flag_problems = read_flags(flags)
     env = read_environment(environ)
@@ -119,13 +124,21 @@ def load_config(
     logging_values: tuple[dict[str, Any], dict[str, str]] | None = None
     for name in selected or (ANONYMOUS_PROFILE,):
         try:
-            values, sources = _effective_values(
-                name, catalog, env_layer, cli_layer, environ, read_text, is_explicit=bool(selected), memo=memo
+            values, sources, header_variables = _effective_values(
+                name,
+                catalog,
+                env_layer,
+                cli_layer,
+                environ,
+                read_text,
+                is_explicit=bool(selected),
+                memo=memo,
+                searched=searched,
             )
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        profiles.append(_profile(name, values, sources))
+        profiles.append(_profile(name, values, sources, header_variables))
         if logging_values is None:
             logging_values = (values, sources)
     if len(profiles) > 1:
@@ -180,13 +193,16 @@ def _effective_values(
     *,
     is_explicit: bool,
     memo: ValidationMemo | None = None,
-) -> tuple[dict[str, Any], dict[str, str]]:
+    searched: str = "",
+) -> tuple[dict[str, Any], dict[str, str], tuple[str, ...]]:
+    """The merged, validated values of one profile, their sources, and the `${VAR}` names its headers use."""
     if name in catalog.profiles:
         files = [file_layer(doc, environ) for doc in extends_chain(name, catalog.profiles)]
     elif is_explicit:
+        where = f" in {searched}" if searched else ""
         raise ConfigError(
             [
-                f"profile {name!r}: not found; available: "
+                f"profile {name!r}: not found{where}; available: "
                 f"{', '.join(sorted(catalog.profiles)) or '(none: no profile files were found)'}"
             ]
         )
@@ -196,16 +212,20 @@ def _effective_values(
     problems: list[str] = []
     layers = _with_header_file(layers, read_text, environ, problems)
     merged = merge_layers(layers)
+    variables: tuple[str, ...] = ()
     if isinstance(merged.get("headers", Sourced({}, "")).value, dict):
+        texts = [item.value for item in merged["headers"].value.values() if isinstance(item.value, str)]
+        variables = tuple(dict.fromkeys(var for text in texts for var in variables_in(text)))
         expanded, header_problems = expand_headers(merged["headers"].value, environ)
         merged["headers"] = Sourced(expanded, merged["headers"].source)
         problems.extend(header_problems)
     values, sources = plain_values(merged)
     problems = [f"profile {name!r}: {p}" for p in problems]
     problems.extend(validate(values, profile=name, sources=sources, memo=memo))
+    problems.extend(safety.problems(values, sources, profile=name))
     if problems:
         raise ConfigError(problems)
-    return values, sources
+    return values, sources, variables
 
 
 def _with_header_file(
@@ -240,15 +260,17 @@ def _with_header_file(
     return layers
 
 
-def _profile(name: str, values: Mapping[str, Any], sources: Mapping[str, str]) -> Profile:
+def _profile(
+    name: str, values: Mapping[str, Any], sources: Mapping[str, str], header_variables: tuple[str, ...] = ()
+) -> Profile:
     known = settings()
     kwargs: dict[str, Any] = {}
     for field_name in Profile.__dataclass_fields__:
-        if field_name in ("name", "sources") or field_name not in values:
+        if field_name in ("name", "sources", "header_variables") or field_name not in values:
             continue
         kwargs[field_name] = _convert(known[field_name].kind, known[field_name].main_type, values[field_name])
     profile_sources = {key: source for key, source in sources.items() if key.split(".")[0] in known}
-    return Profile(name=name, sources=profile_sources, **kwargs)
+    return Profile(name=name, sources=profile_sources, header_variables=header_variables, **kwargs)
 
 
 def _convert(kind: str | None, main_type: str, value: Any) -> Any:
@@ -274,12 +296,16 @@ def _log_settings(values: Mapping[str, Any], sources: Mapping[str, str]) -> LogS
         log_file=path("log_file"),
         debug_enabled=values["debug_enabled"],
         debug_filename=path("debug_filename"),
-        sources={key: sources[key] for key in ("log_level", "log_file", "debug_enabled", "debug_filename")},
+        debug_http=values["debug_http"],
+        trace_file=path("trace_file"),
+        trace_max_payload=values["trace_max_payload"],
+        sources={key: sources[key] for key in LOG_KEYS},
     )
 
 
 def _secrets(profiles: Iterable[Profile], environ: Mapping[str, str]) -> frozenset[str]:
-    """Header values (and the credential part after an auth scheme), forwarded env values, URL passwords."""
+    """Header values (and the credential part after an auth scheme), forwarded env values, URL userinfo and
+    query values."""
     found: set[str] = set()
     for profile in profiles:
         for value in profile.headers.values():
@@ -290,19 +316,22 @@ def _secrets(profiles: Iterable[Profile], environ: Mapping[str, str]) -> frozens
         for env_name, env_value in environ.items():
             if any(env_name.startswith(prefix) for prefix in profile.env_prefixes):
                 found.add(env_value)
-        password = _url_password(profile.url)
-        if password:
-            found.add(password)
+        found.update(url_secrets(profile.url))
     return frozenset(secret for secret in found if secret)
 
 
-def _url_password(url: str) -> str | None:
-    from urllib.parse import urlsplit
+def url_secrets(url: str) -> set[str]:
+    """The parts of a URL that may hold a token: user name, password and every query value."""
+    from urllib.parse import parse_qsl, urlsplit
 
     try:
-        return urlsplit(url).password
+        parts = urlsplit(url)
+        found = {parts.username or "", parts.password or ""}
     except ValueError:
-        return None
+        return set()
+    found.update(value for _, value in parse_qsl(parts.query, keep_blank_values=False))
+    found.update(raw.partition("=")[2] for raw in parts.query.split("&"))  # as written, before decoding
+    return {value for value in found if value}
 
 
 # --- I/O: finding and reading files ------------------------------------------------------------------------
@@ -338,6 +367,13 @@ def find_config_files(flags: Sequence[FlagValue], environ: Mapping[str, str]) ->
     return ordered
 
 
+def searched_places(flags: Sequence[FlagValue], environ: Mapping[str, str]) -> str:
+    """Where `find_config_files` looks, in words: the named files, then the user config directory."""
+    named = [expand_home(p, environ) for p in selected_config_paths(flags, environ)]
+    places = [*named, f"*.yaml or *.yml in {user_config_dir()}"]
+    return ", ".join(places[:-1]) + f" and {places[-1]}" if len(places) > 1 else places[0]
+
+
 def read_documents(paths: Iterable[Path]) -> list[Document]:
     """Read each file; an unreadable one raises ConfigError naming it."""
     documents = []
@@ -358,7 +394,9 @@ def load_config_from_system(flags: Sequence[FlagValue], environ: Mapping[str, st
     from mcp_sse_proxy.config.memo import FileValidationMemo
 
     documents = read_documents(find_config_files(flags, environ))
-    return load_config(flags, environ, documents, read_text=_read_text, memo=FileValidationMemo.default())
+    memo = FileValidationMemo.default()
+    searched = searched_places(flags, environ)
+    return load_config(flags, environ, documents, read_text=_read_text, memo=memo, searched=searched)
 
 
 def _read_text(path: str) -> str:

@@ -47,19 +47,19 @@ def coerce(setting: Setting, raw: str) -> Any:
             return True
         if word in _FALSE:
             return False
-        raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
+        raise ValueError("must be true or false (also 1/0, yes/no, on/off)")
     if kind == "integer":
         try:
             return int(text)
         except ValueError:
-            raise ValueError("expected an integer") from None
+            raise ValueError("must be a whole number") from None
     if kind == "number":
         try:
             number = float(text)
         except ValueError:
-            raise ValueError("expected a number") from None
+            raise ValueError("must be a number") from None
         if not math.isfinite(number):
-            raise ValueError("expected a finite number")
+            raise ValueError("must be a finite number")
         return number
     if kind == "array":
         return list(split_list(raw))
@@ -186,6 +186,11 @@ def expand_vars(text: str, environ: Mapping[str, str]) -> str:
         return environ[var]
 
     return _VAR.sub(replace, text)
+
+
+def variables_in(text: str) -> list[str]:
+    """The names of the `${VAR}` references in `text` (not the escaped `$${VAR}`), in order."""
+    return [var for escaped, var in _VAR.findall(text) if not escaped]
 
 
 def expand_headers(

@@ -46,6 +46,10 @@ class Profile:
     client_key: Path | None = None
     #: Honour HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment.
     use_env_proxy: bool = True
+    #: Which redirects are followed ("same-origin" or "same-site"); any other is refused.
+    redirects: str = "same-origin"
+    #: "warn" or "error" when credentials would go over plain http:// to a host that is not loopback.
+    cleartext_credentials: str = "warn"
     #: Environment variable name prefixes forwarded into `tools/call` `arguments.env`.
     env_prefixes: tuple[str, ...] = ()
     include_tools: tuple[str, ...] = ()
@@ -61,6 +65,8 @@ class Profile:
     page_size: int = 0
     #: The file the headers above were partly read from (already applied to `headers`); for --print-config.
     header_file: Path | None = None
+    #: The environment variables the header values name as `${VAR}` (the client must provide them).
+    header_variables: tuple[str, ...] = ()
     #: Where each value came from, e.g. {"url": "env ST_PROXY_SSE_URL"}; for --print-config and errors.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -69,14 +75,32 @@ class Profile:
         return self.prefix or self.name
 
 
+#: Logging settings: schema key → `LogSettings` attribute.
+LOG_KEYS = {
+    "log_level": "level",
+    "log_file": "log_file",
+    "debug_enabled": "debug_enabled",
+    "debug_filename": "debug_filename",
+    "debug_http": "debug_http",
+    "trace_file": "trace_file",
+    "trace_max_payload": "trace_max_payload",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class LogSettings:
-    """Process-wide logging: stderr level and the optional debug log file."""
+    """Process-wide logging: stderr level, the optional log, debug log and trace files."""
 
     level: str = "info"
     log_file: Path | None = None
     debug_enabled: bool = False
     debug_filename: Path | None = None
+    #: Whether the HTTP library's own lines (httpx2, httpcore2) go to the debug log too.
+    debug_http: bool = False
+    #: JSON Lines record of every message (see `trace.Recorder`).
+    trace_file: Path | None = None
+    #: Longest message kept whole in the trace and the debug log.
+    trace_max_payload: int = 4096
     #: Where each value came from (see `Profile.sources`).
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -17,7 +17,7 @@ from mcp_sse_proxy.config.errors import ConfigError
 from mcp_sse_proxy.config.schema import ENV_PREFIX, HEADER_ENV_PREFIX, env_index, settings
 
 DEFAULT_SOURCE = "default"
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,7 @@ def parse_document(doc: Document) -> list[ProfileDoc]:
         root = loader.get_single_node()
         if root is None:
             return []
+        _check_expansion(doc.path, root)
         if not isinstance(root, yaml.MappingNode):
             raise ConfigError([f"{_where(doc.path, root)}: expected a mapping of settings or 'profiles:'"])
         pairs = _mapping_pairs(doc.path, root)
@@ -162,6 +163,54 @@ def _profile(loader: Any, doc: Document, name: str, node: Any, *, line: int | No
     return ProfileDoc(name, doc.path, line or node.start_mark.line + 1, values, extends, extends_source)
 
 
+#: Nodes a file may expand to once its aliases are followed: far above any real profile file, far below
+#: what a few hundred bytes of nested aliases ("billion laughs") would build.
+MAX_EXPANDED_NODES = 20_000
+
+
+def _check_expansion(path: str, root: Any) -> None:
+    """Refuse a document whose aliases expand to more than MAX_EXPANDED_NODES nodes, or refer to themselves.
+
+    The composed node graph shares aliased nodes, so it is small; its expanded size is summed bottom-up
+    with each node's size computed once, so the check itself stays linear in the file.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] > MAX_EXPANDED_NODES:
+                raise ConfigError(
+                    [
+                        f"{_where(path, node)}: YAML aliases expand to more than {MAX_EXPANDED_NODES} values; "
+                        "refused (write the values out, or use fewer nested aliases)"
+                    ]
+                )
+            continue
+        if key in open_nodes:
+            raise ConfigError([f"{_where(path, node)}: a YAML alias refers to a value that contains it"])
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _children(node: Any) -> list[Any]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def _extends_names(value: Any, source: str, profile: str) -> tuple[str, ...]:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
@@ -217,7 +266,7 @@ def parse_header_line(line: str) -> tuple[str, str]:
     name = name.strip()
     if not sep or not name:
         raise ValueError("expected 'Name: value'")
-    if not _HEADER_NAME.match(name):
+    if not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a valid header name")
     return name, value.strip()
 

@@ -234,8 +234,13 @@ class ToolHeaderCache:
     as invalid, gets no `Mcp-Param-*` headers; the server then answers -32020 and the relay re-lists.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, forwarded_env: Mapping[str, str] | None = None) -> None:
         self._annotations: dict[str, dict[str, list[str]]] = {}
+        # What the proxy itself puts into arguments (`arguments.env`, see envforward.py) is never copied into
+        # a header, whatever a server's annotations ask: headers reach every intermediary's logs.
+        forwarded = dict(forwarded_env or {})
+        self._injected_paths = {("env", name) for name in forwarded}
+        self._withheld = frozenset(value for value in forwarded.values() if len(value) >= 4)
 
     def filter_tools_page(self, result: Any, *, first_page: bool = False) -> tuple[Any, list[str]]:
         """The page without its invalid tools, and one log line per dropped tool.
@@ -280,7 +285,10 @@ class ToolHeaderCache:
         """The `Mcp-Param-*` headers of a `tools/call` of `tool_name` with `arguments`."""
         headers: dict[str, str] = {}
         for name, path in self._annotations.get(tool_name, {}).items():
-            value = param_header_value(_value_at(arguments, path))
+            raw = _value_at(arguments, path)
+            if tuple(path) in self._injected_paths or (isinstance(raw, str) and raw in self._withheld):
+                continue  # the server then answers -32020; a secret of ours is not worth that header
+            value = param_header_value(raw)
             if value is not None:
                 headers[f"{PARAM_HEADER_PREFIX}{name}"] = value
         return headers

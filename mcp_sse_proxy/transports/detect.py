@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -28,6 +30,23 @@ from .streamable import StreamableUpstream
 log = logging.getLogger("mcp_sse_proxy.detect")
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One candidate detection tried: its wire transport, its URL, and why it was passed over (None: chosen)."""
+
+    transport: str
+    url: str
+    reason: str | None = None
+
+
+#: Told of each candidate as detection settles it (`--check` lists them); never raises.
+AttemptCallback = Callable[[Attempt], None]
+
+
+def _ignore(attempt: Attempt) -> None:
+    pass
+
+
 class NoTransport(UpstreamError):
     """No candidate URL spoke a transport we know; `error_message` is a JSON-RPC error body if one came."""
 
@@ -43,8 +62,12 @@ async def connect(
     deliver: Deliver,
     on_lost: SessionLostCallback,
     first: Message,
+    on_attempt: AttemptCallback = _ignore,
 ) -> tuple[Upstream, bool]:
-    """An open upstream and whether `first` was already sent through it (Streamable HTTP probes send it)."""
+    """An open upstream and whether `first` was already sent through it (Streamable HTTP probes send it).
+
+    `on_attempt` hears of each candidate passed over and, last, of the one chosen.
+    """
     if profile.transport == "auto":
         candidates = candidate_urls(profile.url)
     else:
@@ -62,33 +85,34 @@ async def connect(
                 bridge.attach(bridged)
                 await bridged.open()
                 await bridge.handshake()
-                _log_choice(profile, bridge, tried)
+                _chosen(profile, bridge, tried, on_attempt, kind, url)
                 return bridge, False
             if kind == "sse":
                 sse = SseUpstream(client, url, profile, task_group, deliver, on_lost)
                 await sse.open()
-                _log_choice(profile, sse, tried)
+                _chosen(profile, sse, tried, on_attempt, kind, url)
                 return sse, False
             streamable = StreamableUpstream(client, url, profile, task_group, deliver, on_lost)
             if first.method == "initialize" and profile.protocol != "handshake":
                 chosen, first_sent = await _initialize_or_bridge(
                     profile, streamable, task_group, deliver, first, probing
                 )
-                _log_choice(profile, chosen, tried)
+                _chosen(profile, chosen, tried, on_attempt, kind, url)
                 return chosen, first_sent
             if modern_client:
                 chosen, first_sent = await _modern_or_bridge(
                     profile, client, streamable, task_group, deliver, on_lost, first, probing
                 )
-                _log_choice(profile, chosen, tried)
+                _chosen(profile, chosen, tried, on_attempt, kind, url)
                 return chosen, first_sent
             await streamable.send(first, probing=probing)
-            _log_choice(profile, streamable, tried)
+            _chosen(profile, streamable, tried, on_attempt, kind, url)
             return streamable, True
         except TransportMismatch as exc:
             tried.append(f"{kind} {display(url)}: {exc.reason}")
             error_message = error_message or getattr(exc, "error_message", None)
             log.debug("transport detection: %s", tried[-1])
+            on_attempt(Attempt(kind, url, exc.reason))
     raise NoTransport(
         "no MCP transport answered at " + display(profile.url) + " (tried " + "; ".join(tried) + ")",
         error_message,
@@ -232,7 +256,10 @@ async def _probe_discover(streamable: StreamableUpstream) -> tuple[dict[str, Any
     return None
 
 
-def _log_choice(profile: Profile, upstream: Upstream, tried: list[str]) -> None:
+def _chosen(
+    profile: Profile, upstream: Upstream, tried: list[str], on_attempt: AttemptCallback, kind: str, url: str
+) -> None:
+    on_attempt(Attempt(kind, url))
     log.info(
         "profile %s: using %s at %s%s",
         profile.name,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx2
 
 from ..errors import UpstreamError, UpstreamUnavailable
+from ..redaction import redact
 
 
 def describe_status(resp: httpx2.Response) -> str:
@@ -41,7 +42,7 @@ def retry_after(resp: httpx2.Response) -> float | None:
 def request_error(exc: httpx2.HTTPError, method: str, url: str) -> UpstreamError:
     """An `UpstreamError` naming what failed, for a transport-level httpx2 error."""
     kind = type(exc).__name__
-    detail = str(exc) or kind
+    detail = redact(str(exc)) or kind  # httpx2's texts may quote a header value or a URL with its token
     if isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.ProxyError)):
         return UpstreamUnavailable(f"cannot connect to {url}: {detail}")
     if isinstance(exc, httpx2.TimeoutException):

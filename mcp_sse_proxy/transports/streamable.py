@@ -8,6 +8,7 @@ stream is resumed with `Last-Event-ID`; the optional GET stream carries server-i
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 
 import anyio
@@ -22,6 +23,7 @@ from ..errors import (
     UpstreamError,
     UpstreamHTTPError,
 )
+from ..protocol.envforward import select_env
 from ..protocol.headers import ToolHeaderCache
 from ..protocol.messages import (
     PROTOCOL_VERSION_META,
@@ -34,6 +36,7 @@ from ..protocol.messages import (
 )
 from ..protocol.messages import request as jsonrpc_request
 from ..protocol.urls import display
+from ..redaction import register_secret
 from .base import Deliver, SessionLostCallback
 from .http import describe_status, event_source, is_event_stream, is_json, request_error, retry_after
 
@@ -105,7 +108,7 @@ class StreamableUpstream:
         self._get_scope: anyio.CancelScope | None = None
         self._retry_ms: int | None = None
         #: Tool input schemas from every modern `tools/list` page, for the `Mcp-Param-*` headers.
-        self.tool_headers = ToolHeaderCache()
+        self.tool_headers = ToolHeaderCache(select_env(os.environ, profile.env_prefixes))
 
     async def open(self) -> None:
         self._stop_get_stream()
@@ -166,6 +169,7 @@ class StreamableUpstream:
                 if message.method == "initialize":
                     sid = resp.headers.get("mcp-session-id")
                     if sid:
+                        register_secret(sid)  # whoever holds it can act in our session: masked in every log
                         self.session_id = sid
                 status = resp.status_code
                 if status == 202 or (status == 200 and not wanted and not is_event_stream(resp)):

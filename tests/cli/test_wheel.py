@@ -64,7 +64,7 @@ def test_installed_command_from_another_directory(wheel: Path, tmp_path: Path) -
         text=True,
         stdin=subprocess.DEVNULL,
     )
-    assert bad.returncode == 2 and "lazy (from flag --lazy): expected true or false" in bad.stderr
+    assert bad.returncode == 2 and "lazy (from flag --lazy): must be true or false" in bad.stderr
     where = run(
         [str(bindir / "python"), "-c", "import mcp_sse_proxy; print(mcp_sse_proxy.__file__)"],
         cwd=elsewhere,

@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from mcp_sse_proxy.check import run_check
 from mcp_sse_proxy.config.model import AppConfig, Profile
-from mcp_sse_proxy.doctor import run_check
 from tests.doctor.conftest import REPO_ROOT, free_port
 from tests.doctor.peers import CHALLENGE, INSTRUCTIONS, SERVER_NAME, TOOLS
 
@@ -281,3 +281,48 @@ def test_default_stream_is_stdout(capsys) -> None:
 def test_schema_is_valid() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     assert Path(REPO_ROOT / "schemas" / "check-report.schema.json").is_file()
+
+
+def test_ssl_cert_file_is_trusted_as_the_relay_trusts_it(monkeypatch, tls_peer) -> None:
+    """The check shakes hands with the relay's TLS context: SSL_CERT_FILE counts whatever use_env_proxy says."""
+    import anyio
+
+    from mcp_sse_proxy.httpclient import build_client
+
+    peer, certificate = tls_peer
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.certfile))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    configured = profile("env-ca", peer.base + "/mcp", use_env_proxy=False)
+
+    async def relay_reaches_the_server() -> int:
+        async with build_client(configured) as client:
+            response = await client.get(peer.base + "/")
+            return response.status_code
+
+    assert isinstance(anyio.run(relay_reaches_the_server), int)  # no TLS error: the relay trusts it
+    status, document, _ = check(configured)
+    report = document["profiles"][0]
+    assert status == 0, report["error"]
+    assert steps(report)["tls"]["status"] == "ok"
+    assert report["tls"]["ca_source"] == f"SSL_CERT_FILE {certificate.certfile}"
+
+
+def test_check_leaves_the_detection_logger_alone(sse_peer) -> None:
+    """Detection tells the check its attempts through a callback: no logger level or filter changes."""
+    import logging
+
+    import anyio
+
+    from mcp_sse_proxy.check import check_profile
+
+    logger = logging.getLogger("mcp_sse_proxy.detect")
+    before = (logger.level, list(logger.filters))
+    seen: list[tuple[int, list[logging.Filter]]] = []
+
+    def on_step(_name: str, _entry: dict[str, Any]) -> None:
+        seen.append((logger.level, list(logger.filters)))
+
+    report = anyio.run(lambda: check_profile(profile("bare", sse_peer.base), on_step=on_step))
+    assert report["ok"], report["error"]
+    assert [entry["result"] == "answered" for entry in report["transport"]["tried"]] == [False, True]
+    assert seen and all(state == before for state in seen)

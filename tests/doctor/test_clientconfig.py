@@ -115,14 +115,15 @@ def test_reveal_secrets_on_request(tmp_path: Path, launcher: Path) -> None:
     assert entry["env"]["ST_PROXY_HEADERS"] == f"Authorization: Bearer {TOKEN}"
 
 
-def test_uvx_when_not_installed(monkeypatch, tmp_path: Path) -> None:
+def test_this_interpreter_when_no_script_is_installed(monkeypatch, tmp_path: Path) -> None:
+    """Not `uvx mcp-sse-proxy`: on PyPI that name is the earlier 0.1.4 script, another program."""
     monkeypatch.setattr(clientconfig.shutil, "which", lambda name: None)
     monkeypatch.setattr(clientconfig.sys, "executable", str(tmp_path / "python"))
     config = AppConfig(profiles=(Profile(name="default", url="http://127.0.0.1:9/mcp"),))
     document = json.loads(client_config(config, "claude-desktop", True, [], environ={}))
     name, entry = entry_of(document, "claude-desktop")
     assert name == "mcp-sse-proxy"
-    assert (entry["command"], entry["args"]) == ("uvx", ["mcp-sse-proxy"])
+    assert (entry["command"], entry["args"]) == (str(tmp_path / "python"), ["-m", "mcp_sse_proxy"])
 
 
 def test_env_only_needs_one_profile() -> None:
@@ -215,3 +216,59 @@ def test_entry_starts_a_proxy_that_answers_initialize(
             process.wait(5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_variables_a_header_needs_get_a_placeholder_in_env(tmp_path: Path, launcher: Path) -> None:
+    profile = tmp_path / "peer.yaml"
+    profile.write_text("url: http://127.0.0.1:9/mcp\nheaders:\n  Authorization: Bearer ${PEER_TOKEN}\n")
+    argv = [
+        "--config",
+        str(profile),
+        "--profile",
+        "peer",
+        "-H",
+        "X-Team: ${TEAM}",
+        "-H",
+        "X-Lit: $${NOT_A_VAR}",
+    ]
+    environ = {"PEER_TOKEN": TOKEN, "TEAM": "blue"}
+    config = load(argv, environ)
+    assert config.profiles[0].header_variables == ("PEER_TOKEN", "TEAM")
+    document = json.loads(client_config(config, "cursor", False, argv, environ=environ))
+    _name, entry = entry_of(document, "cursor")
+    assert entry["env"]["PEER_TOKEN"] == "<value of PEER_TOKEN>"
+    assert entry["env"]["TEAM"] == "<value of TEAM>"
+    assert "NOT_A_VAR" not in entry["env"]
+    assert TOKEN not in json.dumps(document)
+
+
+def test_the_stderr_hint_reads_as_sentences(tmp_path: Path, launcher: Path, monkeypatch, capsys) -> None:
+    from mcp_sse_proxy.cli import main
+
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    argv = ["--sse-url", "http://127.0.0.1:9/mcp", "-H", "Authorization: Bearer ${API_TOKEN}"]
+    assert main([*argv, "--print-client-config", "claude-desktop"]) == 0
+    err_lines = capsys.readouterr().err.splitlines()
+    assert err_lines[0].startswith("Claude Desktop reads ") and err_lines[0].endswith(".")
+    assert not err_lines[0].startswith("Paste it into")
+    assert err_lines[-1].startswith('The headers use ${API_TOKEN}: set API_TOKEN in the entry\'s "env"')
+    assert all(line.endswith(".") for line in err_lines)
+
+
+def test_env_only_carries_the_new_logging_settings(tmp_path: Path, launcher: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    argv = [
+        "--sse-url",
+        "http://127.0.0.1:9/mcp",
+        "--trace",
+        str(trace),
+        "--debug-http",
+        "--trace-max-payload",
+        "99",
+    ]
+    config = load(argv, {})
+    document = json.loads(client_config(config, "generic", True, argv, environ={}))
+    _name, entry = entry_of(document, "generic")
+    assert entry["env"]["ST_PROXY_TRACE_FILE"] == str(trace)
+    assert entry["env"]["ST_PROXY_DEBUG_HTTP"] == "true"
+    assert entry["env"]["ST_PROXY_TRACE_MAX_PAYLOAD"] == "99"

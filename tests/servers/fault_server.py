@@ -16,8 +16,8 @@ Control API (JSON over HTTP on the same port; never logged):
   on the legacy SSE stream, or on the Streamable standalone GET stream (buffered until one is open).
 - `GET /_control/state` returns the live sessions with their log level, subscriptions and cancelled request ids.
 
-Run it as `python -m tests.servers.fault_server [--port 0]` (prints `READY <port>`), or in-process with
-`async with running_fault_server() as (server, base_url): ...`.
+Run it as `python -m tests.servers.fault_server [--port 0] [--certfile PEM --keyfile KEY]` (prints `READY <port>`;
+https with a certificate), or in-process with `async with running_fault_server() as (server, base_url): ...`.
 """
 
 from __future__ import annotations
@@ -123,6 +123,9 @@ class Faults:
       `MCP-Protocol-Version` header.
     - `initialize_version`: the protocolVersion `initialize` answers with (default: the client's if known).
     Counted faults (objects):
+    - `redirect`: `{"to": "http://127.0.0.1:PORT", "status": 307, "http_method": "POST"|null, "rpc_method": str|null,
+      "count": 1}`: answer a matching request with that redirect status and `Location: <to><path>?<query>` (the
+      request's own path and query on another base URL), instead of serving it.
     - `http_error`: `{"status": 500|404|429|401|..., "http_method": "POST"|"GET"|"DELETE"|null,
       "rpc_method": str|null, "retry_after": "1", "www_authenticate": str, "body": str|object, "count": 1}`:
       answer a matching request with this status instead of serving it (429 gets `Retry-After`, 401 gets
@@ -158,6 +161,7 @@ class Faults:
     invalid_json: dict[str, Any] | None = None
     cut_mid_event: dict[str, Any] | None = None
     drop_post_stream: dict[str, Any] | None = None
+    redirect: dict[str, Any] | None = None
 
     def update(self, changes: dict[str, Any]) -> None:
         """Merge `changes` into the switches; raise ValueError naming an unknown switch or bad value."""
@@ -502,7 +506,7 @@ class FaultServer:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 body = body_bytes.decode("utf-8", "replace")
         entry["body"] = body
-        if await self._injected_error(http, body):
+        if await self._injected_redirect(http, body) or await self._injected_error(http, body):
             return
         if http.method == "POST" and (delay := self.faults.take("post_delay", rpc_method=_rpc_method(body))):
             await anyio.sleep(float(delay.get("seconds", 1.0)))
@@ -517,6 +521,14 @@ class FaultServer:
             await self._streamable(http, body)
         else:
             await http.respond(404, "not found")
+
+    async def _injected_redirect(self, http: _HttpExchange, body: Any) -> bool:
+        fault = self.faults.take("redirect", rpc_method=_rpc_method(body), http_method=http.method)
+        if fault is None:
+            return False
+        location = str(fault["to"]).rstrip("/") + http.path + (f"?{http.query}" if http.query else "")
+        await http.respond(int(fault.get("status", 307)), b"", {"location": location})
+        return True
 
     async def _injected_error(self, http: _HttpExchange, body: Any) -> bool:
         fault = self.faults.take("http_error", rpc_method=_rpc_method(body), http_method=http.method)
@@ -994,9 +1006,11 @@ async def _serve_socket(server: Any, sock: socket.socket) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.servers.fault_server", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (announced as READY <port>)")
+    parser.add_argument("--certfile", help="serve https with this PEM certificate")
+    parser.add_argument("--keyfile", help="the private key of --certfile")
     args = parser.parse_args(argv)
     _quiet_deliberate_cuts()
-    serve_forever(FaultServer(), args.port)
+    serve_forever(FaultServer(), args.port, certfile=args.certfile, keyfile=args.keyfile)
 
 
 if __name__ == "__main__":

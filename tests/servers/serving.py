@@ -45,23 +45,42 @@ def announce_ready(port: int) -> None:
     sys.stdout.flush()
 
 
-def build_server(app: ASGIApp, on_ready: Callable[[], None], log_level: str = "warning") -> uvicorn.Server:
-    """A uvicorn server for `app` that does not linger on shutdown (open SSE streams are cut after 1 s)."""
+def build_server(
+    app: ASGIApp,
+    on_ready: Callable[[], None],
+    log_level: str = "warning",
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> uvicorn.Server:
+    """A uvicorn server for `app` that does not linger on shutdown (open SSE streams are cut after 1 s);
+    with `certfile` (and `keyfile`), it serves https."""
     config = uvicorn.Config(
         app,
         log_level=log_level,
         timeout_graceful_shutdown=1,
         lifespan="auto",
         access_log=False,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
     return _AnnouncingServer(config, on_ready)
 
 
-def serve_forever(app: ASGIApp, port: int, log_level: str = "warning") -> None:
+def serve_forever(
+    app: ASGIApp,
+    port: int,
+    log_level: str = "warning",
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> None:
     """Serve `app` on 127.0.0.1:`port` until SIGINT/SIGTERM, printing `READY <port>` when listening."""
     sock = bind_loopback(port)
     bound_port = sock.getsockname()[1]
-    server = build_server(app, lambda: announce_ready(bound_port), log_level)
+    server = build_server(
+        app, lambda: announce_ready(bound_port), log_level, certfile=certfile, keyfile=keyfile
+    )
     try:
         server.run(sockets=[sock])
     finally:

@@ -34,11 +34,11 @@ def test_coerce(name: str, raw: str, expected: object) -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "expected"),
     [
-        ("ping_interval", "soon", "expected a number"),
-        ("ping_interval", "nan", "expected a finite number"),
-        ("ping_interval", "inf", "expected a finite number"),
-        ("reconnect_attempts", "1.5", "expected an integer"),
-        ("tls_verify", "maybe", "expected true or false"),
+        ("ping_interval", "soon", "must be a number"),
+        ("ping_interval", "nan", "must be a finite number"),
+        ("ping_interval", "inf", "must be a finite number"),
+        ("reconnect_attempts", "1.5", "must be a whole number"),
+        ("tls_verify", "maybe", "must be true or false"),
     ],
 )
 def test_coerce_rejects(name: str, raw: str, expected: str) -> None:
@@ -49,21 +49,21 @@ def test_coerce_rejects(name: str, raw: str, expected: str) -> None:
 def test_coerced_values_are_then_validated_against_the_schema() -> None:
     with pytest.raises(ConfigError) as info:
         load([flag("url", URL), flag("ping_interval", "-1")])
-    assert "ping_interval (from flag --ping-interval): expected a value >= 0, got -1.0" in str(info.value)
+    assert "ping_interval (from flag --ping-interval): must be at least 0, got -1.0" in str(info.value)
 
 
 def test_unknown_enum_value_names_the_choices() -> None:
     with pytest.raises(ConfigError) as info:
         load([flag("url", URL)], {"ST_PROXY_TRANSPORT": "websocket"})
     assert (
-        "transport (from env ST_PROXY_TRANSPORT): expected one of auto, sse, streamable-http, got 'websocket'"
+        "transport (from env ST_PROXY_TRANSPORT): must be one of auto, sse, streamable-http, got 'websocket'"
     ) in str(info.value)
 
 
 def test_yaml_values_are_typed_by_yaml_not_coerced() -> None:
     with pytest.raises(ConfigError) as info:
         load([flag("profile", "p")], {}, {"/c/p.yaml": f"url: {URL}\nping_interval: '30'\n"})
-    assert "ping_interval (from file /c/p.yaml:2): expected a number, got '30'" in str(info.value)
+    assert "ping_interval (from file /c/p.yaml:2): must be a number, got '30'" in str(info.value)
 
 
 def test_integers_from_yaml_are_accepted_for_numbers_and_stored_as_float() -> None:

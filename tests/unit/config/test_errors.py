@@ -59,7 +59,7 @@ def test_empty_file_defines_nothing() -> None:
 
 def test_unknown_profile_lists_the_available_ones() -> None:
     files = {"/c/a.yaml": f"url: {URL}\n", "/c/b.yaml": "profiles:\n  zeta: {}\n  beta: {}\n"}
-    expected = "profile 'gamma': not found; available: a, beta, zeta"
+    expected = "profile 'gamma': not found; available: a, beta, zeta"  # no `searched` given
     assert problems([flag("profile", "gamma")], {}, files) == expected
 
 
@@ -81,15 +81,44 @@ def test_missing_url_says_how_to_set_it() -> None:
     )
 
 
-def test_bad_url() -> None:
-    message = problems([], {"ST_PROXY_SSE_URL": "ftp:/x"})
-    assert "url (from env ST_PROXY_SSE_URL): expected a value matching" in message
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("ftp:/x", "the URL must start with http:// or https://, got 'ftp:/x'"),
+        ("ftp://h/x", "the URL must start with http:// or https://, got 'ftp://h/x'"),
+        (
+            "localhost:8000/sse",
+            "the URL must start with http:// or https:// (e.g. http://localhost:8000/sse)",
+        ),
+        ("http://h/a b", "the URL must not contain spaces or line breaks"),
+    ],
+)
+def test_bad_url_says_what_a_url_must_look_like(url: str, words: str) -> None:
+    message = problems([], {"ST_PROXY_SSE_URL": url})
+    assert f"url (from env ST_PROXY_SSE_URL): {words}" in message
+    assert "^[" not in message  # no regular expression
+
+
+def test_a_bad_url_is_repeated_without_its_password() -> None:
+    message = problems([], {"ST_PROXY_SSE_URL": f"ftp://me:{SECRET}@h/"})
+    assert SECRET not in message and "ftp://***@h/" in message  # the whole userinfo is a secret
+
+
+def test_no_schema_message_shows_a_regular_expression() -> None:
+    text = f"url: {URL}\nprefix: a.b\nheaders:\n  'X Y': a\n  Z: \"a\\nb\"\n  W: 3\nenv_prefixes: ['']\n"
+    message = problems([flag("profile", "p")], {}, {"/c/p.yaml": text})
+    assert "^[" not in message and "matching" not in message
+    assert "prefix (from file /c/p.yaml:2): an alias may hold only letters, digits, '_' and '-'" in message
+    assert "headers (from file /c/p.yaml:4): 'X Y' is not a valid header name" in message
+    assert "headers.Z (from file /c/p.yaml:5): the value contains a control character (U+000A)" in message
+    assert "headers.W (from file /c/p.yaml:6): the value of header W must be a string" in message
+    assert "env_prefixes.0 (from file /c/p.yaml:7): must not be empty" in message
 
 
 def test_wrong_type_names_the_env_var() -> None:
     message = problems([flag("url", URL)], {"ST_PROXY_MAX_CONCURRENCY": "0"})
     assert message == (
-        "profile 'default': max_concurrency (from env ST_PROXY_MAX_CONCURRENCY): expected a value >= 1, got 0"
+        "profile 'default': max_concurrency (from env ST_PROXY_MAX_CONCURRENCY): must be at least 1, got 0"
     )
 
 
@@ -107,8 +136,8 @@ def test_all_problems_of_all_profiles_are_reported_together() -> None:
         load([flag("profile", "a,b")], {}, files)
     text = str(info.value)
     assert "profile 'a': url: required" in text
-    assert "profile 'a': ping_interval (from file /c/x.yaml:2): expected a number, got 'x'" in text
-    assert "profile 'b': lazy (from file /c/x.yaml:3): expected true or false, got 3" in text
+    assert "profile 'a': ping_interval (from file /c/x.yaml:2): must be a number, got 'x'" in text
+    assert "profile 'b': lazy (from file /c/x.yaml:3): must be true or false, got 3" in text
 
 
 @pytest.mark.parametrize(
@@ -135,5 +164,5 @@ def test_env_and_flag_problems_name_the_selected_profiles() -> None:
     files = {"/c/x.yaml": "profiles:\n  a: {url: 'http://h/'}\n  b: {url: 'http://h/'}\n"}
     message = problems([flag("profile", "a,b"), flag("ping_interval", "soon")], {}, files)
     assert message == (
-        "profile 'a', 'b': ping_interval (from flag --ping-interval): expected a number, got 'soon'"
+        "profile 'a', 'b': ping_interval (from flag --ping-interval): must be a number, got 'soon'"
     )

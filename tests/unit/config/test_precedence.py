@@ -10,18 +10,14 @@ import pytest
 import yaml
 
 from mcp_sse_proxy.config import Profile
+from mcp_sse_proxy.config.model import LOG_KEYS
 from mcp_sse_proxy.config.schema import Setting, settings
 
 from .helpers import URL, flag, load
 
 #: Settings with their own tests (headers merge by name; header_file reads a file).
 SPECIAL = {"headers", "header_file", "extends"}
-LOGGING = {
-    "log_level": "level",
-    "log_file": "log_file",
-    "debug_enabled": "debug_enabled",
-    "debug_filename": "debug_filename",
-}
+LOGGING = LOG_KEYS
 
 
 def samples(setting: Setting) -> list[tuple[Any, str, Any]]:

@@ -13,7 +13,8 @@ from mcp_sse_proxy.config import LogSettings, Profile
 from mcp_sse_proxy.config.schema import load_schema, loader_options, settings
 
 ROOT = Path(__file__).resolve().parents[3]
-LOG_FIELDS = {"log_level", "log_file", "debug_enabled", "debug_filename"}
+LOG_FIELDS = {"log_level", "log_file", "debug_enabled", "debug_filename", "debug_http", "trace_file"}
+LOG_FIELDS |= {"trace_max_payload"}
 
 
 def test_schema_is_valid_2020_12_and_strict() -> None:
@@ -25,12 +26,15 @@ def test_schema_is_valid_2020_12_and_strict() -> None:
 
 
 def test_every_model_field_is_a_setting() -> None:
-    profile_fields = {f.name for f in fields(Profile)} - {"name", "sources"}
+    profile_fields = {f.name for f in fields(Profile)} - {"name", "sources", "header_variables"}
     assert {f.name for f in fields(LogSettings)} - {"sources"} == {
         "level",
         "log_file",
         "debug_enabled",
         "debug_filename",
+        "debug_http",
+        "trace_file",
+        "trace_max_payload",
     }
     assert set(settings()) == profile_fields | LOG_FIELDS | {"extends"}
 
