@@ -74,6 +74,8 @@ class Relay:
         #: Scopes of answers being written; shutdown gives them a deadline (before, a slow reader is waited).
         self._writing: set[anyio.CancelScope] = set()
         self._closing = False
+        #: The cancel scope of each client request's send in progress (closing it frees its stream).
+        self._scopes: dict[tuple[bool, jsonrpc.JsonId], anyio.CancelScope] = {}
         self._room = anyio.Event()
         self._on_state = on_state
         self._write = write
@@ -257,7 +259,7 @@ class Relay:
             token = meta.get("progressToken") if isinstance(meta, dict) else None
         entry = self._pending.add(message.id, message.method or "", anyio.current_time(), token)
         if jsonrpc.modern_version(message) is not None:
-            entry.extra["modern"] = True
+            entry.modern = True
         if message.method == "subscriptions/listen":
             entry.deadline = math.inf  # a subscription lasts as long as the client wants it
         self._schedule_reaper(entry.effective_deadline())
@@ -276,14 +278,12 @@ class Relay:
         self._made_room()
         if self._upstream is not None and entry.sent:
             self._upstream.forget(entry.id)
-        scope = entry.extra.get("scope")
+        scope = self._scopes.get(_key(entry.id))
         if isinstance(scope, anyio.CancelScope):
             # Close the request's response stream: its connection and concurrency slot are free at once,
             # whether or not the server stops (a stateless server cannot act on the notification).
             scope.cancel()
-        if entry.extra.get("modern") and not (
-            self._upstream is not None and self._upstream.cancels_by_notification
-        ):
+        if entry.modern and not (self._upstream is not None and self._upstream.cancels_by_notification):
             return False  # 2026-07-28: closing the stream IS the cancellation; nothing is POSTed
         return entry.sent
 
@@ -354,17 +354,20 @@ class Relay:
         try:
             if entry is not None:
                 with anyio.CancelScope() as scope:
-                    entry.extra["scope"] = scope
-                    await upstream.send(message)
+                    self._scopes[_key(entry.id)] = scope
+                    try:
+                        await upstream.send(message)
+                    finally:
+                        if self._scopes.get(_key(entry.id)) is scope:
+                            del self._scopes[_key(entry.id)]
             else:
                 await upstream.send(message)
             self._last_activity = anyio.current_time()
         except SessionExpired as exc:
             if entry is not None and self._pending.get(entry.id) is entry:
-                resent = int(entry.extra.get("resent", 0))
-                if resent == 0:
+                if not entry.resent:
                     # The server never processed it: send it again on the new session.
-                    entry.extra["resent"] = 1
+                    entry.resent = True
                     entry.sent = False
                     self._queue.appendleft(message)
                     self._schedule_reaper(entry.effective_deadline())
@@ -374,7 +377,7 @@ class Relay:
         except StreamLost as exc:
             if (
                 entry is not None
-                and entry.extra.get("modern")
+                and entry.modern
                 and entry.method in IDEMPOTENT
                 and attempt == 0
                 and self._pending.get(entry.id) is entry
@@ -653,7 +656,9 @@ class Relay:
                 await self._fail_message(first, _describe(exc))
             raise
         except UpstreamError as exc:
-            if not _may_come_up(exc):
+            if not _may_come_up(exc) or first.method == "server/discover":
+                # A probe is answered at once: the client decides what to try next (the SDK gives up on
+                # it after 10 s).
                 await self._fail_message(first, _describe(exc))
                 raise
             # Not reachable yet (still starting?): the message waits for the next attempt, up to its
@@ -788,11 +793,16 @@ class Relay:
                     reason = f"no response from the server within {self.profile.request_timeout:g} s"
                     await self._answer_error(entry, reason)
                     if self._upstream is not None:
-                        self._upstream.forget(entry.id)  # per-call state (era bridges) goes with it
-                    scope = entry.extra.get("scope")
+                        self._upstream.forget(entry.id)
+                    scope = self._scopes.get(_key(entry.id))
                     if isinstance(scope, anyio.CancelScope):
                         scope.cancel()
-                    if self._ready and self._upstream is not None and not entry.extra.get("modern"):
+                    upstream = self._upstream
+                    if (
+                        self._ready
+                        and upstream is not None
+                        and (not entry.modern or upstream.cancels_by_notification)
+                    ):
                         cancel = jsonrpc.notification(
                             "notifications/cancelled",
                             {"requestId": entry.id, "reason": "timed out in the proxy"},

@@ -6,7 +6,7 @@ Pure: the caller passes the clock. The relay asks for expired entries and answer
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .messages import JsonId
 
@@ -23,7 +23,12 @@ class Pending:
     sent: bool = False
     #: Upstream session generation the request was sent on.
     generation: int = -1
-    extra: dict[str, object] = field(default_factory=dict)
+    #: A 2026-07-28 request (cancelled by closing its stream, re-issuable once under `alias`).
+    modern: bool = False
+    #: Already sent again once after the server forgot the session.
+    resent: bool = False
+    #: The proxy's id it was re-issued under, while that re-issue is in flight.
+    alias: str | None = None
 
     def effective_deadline(self) -> float:
         return self.deadline if self.sent else min(self.deadline, self.queue_deadline)

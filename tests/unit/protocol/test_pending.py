@@ -48,10 +48,10 @@ def test_iteration_is_a_snapshot(table: PendingTable) -> None:
     assert len(table) == 0
 
 
-def test_extra_is_per_entry(table: PendingTable) -> None:
+def test_state_is_per_entry(table: PendingTable) -> None:
     a, b = table.add(1, "m", now=0), table.add(2, "m", now=0)
-    a.extra["x"] = 1
-    assert b.extra == {}
+    a.alias, a.modern = "x", True
+    assert b.alias is None and not b.modern
 
 
 # -- deadlines --------------------------------------------------------------------------------------
