@@ -133,9 +133,9 @@ def test_httpx2_keepalive_survives_a_server_closing_idle_connections() -> None:
     asyncio.run(main())
 
 
-def test_the_anyio_backend_stays_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MCP_SSE_PROXY_ANYIO_NETWORK", "1")
+def test_the_asyncio_backend_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCP_SSE_PROXY_ASYNCIO_NETWORK", raising=False)
     transport = _plain_transport(httpx2.Limits())
     assert not isinstance(transport._pool._network_backend, AsyncioBackend)
-    monkeypatch.delenv("MCP_SSE_PROXY_ANYIO_NETWORK")
+    monkeypatch.setenv("MCP_SSE_PROXY_ASYNCIO_NETWORK", "1")
     assert isinstance(_plain_transport(httpx2.Limits())._pool._network_backend, AsyncioBackend)
