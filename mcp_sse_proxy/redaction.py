@@ -147,9 +147,3 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redactor.redact(super().format(record))
-
-
-def add_secret(value: str | None) -> None:
-    """Mask a secret learnt while running (an OAuth token read from the store or received) from now on."""
-    if value:
-        register_secret(value)
