@@ -29,6 +29,10 @@ class Pending:
     resent: bool = False
     #: The proxy's id it was re-issued under, while that re-issue is in flight.
     alias: str | None = None
+    #: Outlives a lost session: a long-lived stream (`subscriptions/listen`) that whoever serves it (the era
+    #: bridge) takes up again on the next session, so losing the session does not answer it. Decided once,
+    #: when the request is registered.
+    outlives_session: bool = False
 
     def effective_deadline(self) -> float:
         return self.deadline if self.sent else min(self.deadline, self.queue_deadline)

@@ -10,7 +10,7 @@ from ..protocol.envforward import inject_env
 from ..protocol.messages import InvalidMessage, Kind, Message
 from ..protocol.pending import Pending
 from .actions import Action, CloseStream, Forget, Wake, Write
-from .state import IN_USE, CoreState, _key, log
+from .state import IN_USE, LASTING, CoreState, _key, log
 
 
 class ClientSide(CoreState):
@@ -80,8 +80,10 @@ class ClientSide(CoreState):
             token = meta.get("progressToken") if isinstance(meta, dict) else None
         entry = self.pending.add(message.id, message.method or "", now, token)
         entry.modern = jsonrpc.modern_version(message) is not None
-        if message.method == "subscriptions/listen":
+        if message.method in LASTING:
             entry.deadline = math.inf  # a subscription lasts as long as the client wants it
+            entry.outlives_session = True
+        self._armed(entry)
         return entry
 
     def _register_batch(self, message: Message, now: float, actions: list[Action]) -> Message | None:
@@ -97,7 +99,7 @@ class ClientSide(CoreState):
                     Write(jsonrpc.error_response(item_id, jsonrpc.INVALID_REQUEST, IN_USE), answer=True)
                 )
             else:
-                self.pending.add(item_id, str(item["method"]), now)
+                self._armed(self.pending.add(item_id, str(item["method"]), now))
                 kept.append(item)
         if not kept:
             return None

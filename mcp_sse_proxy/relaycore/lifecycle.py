@@ -24,6 +24,8 @@ class Lifecycle(CoreState):
         if self.loses_in_flight:
             # Legacy responses travel on the lost stream: nothing sent on it will be answered.
             for entry in self.pending.sent_on(generation):
+                if entry.outlives_session:
+                    continue  # served by the era bridge, which subscribes again on the next session
                 why = f"the upstream session was lost before the server answered ({reason})"
                 self._answer_error(entry, why, actions)
         actions.append(Wake())
@@ -112,7 +114,8 @@ class Lifecycle(CoreState):
                 self._answer_error(entry, reason, actions)
                 actions.append(CloseStream(entry.id))
                 actions.append(Forget(entry.id))
-                if self.ready and not entry.modern:
+                # A 2026-07-28 request is cancelled by closing its stream, unless a bridge needs the notification.
+                if self.ready and (not entry.modern or self.cancels_by_notification):
                     note = {"requestId": entry.id, "reason": "timed out in the proxy"}
                     cancel = jsonrpc.notification("notifications/cancelled", note)
                     actions.append(Send(cancel, self.generation, ordered=False))
@@ -121,6 +124,7 @@ class Lifecycle(CoreState):
                     f" ({self.last_error})" if self.last_error else ""
                 )
                 self._answer_error(entry, reason, actions)
+        self._rescan_deadlines()
         return actions
 
     def shut_down(self, reason: str) -> list[Action]:

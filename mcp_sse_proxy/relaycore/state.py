@@ -34,6 +34,9 @@ IDEMPOTENT = eras.REISSUABLE_METHODS | {"ping"}
 PROBES = frozenset({"server/discover"})
 MAX_RETRY_AFTER = 30.0
 MAX_BUSY_RETRIES = 3
+#: Long-lived requests that whoever serves them takes up again on the next session (see
+#: `Pending.outlives_session`); they have no deadline.
+LASTING = frozenset({"subscriptions/listen"})
 IN_USE = "request id is already in use by a pending request"
 
 
@@ -90,8 +93,19 @@ class CoreState:
         return len(self.queue) + len(self.outbox)
 
     def next_deadline(self) -> float:
+        """When the timer must fire next (`timer_fired`): never later than the earliest deadline, maybe
+        earlier (an answered request's), which costs one early firing instead of a scan per event."""
+        return self._earliest
+
+    def _armed(self, entry: Pending) -> None:
+        """`entry`'s deadline was set, or may have moved earlier (it went back to the queue)."""
+        deadline = entry.effective_deadline()
+        if deadline < self._earliest:
+            self._earliest = deadline
+
+    def _rescan_deadlines(self) -> None:
         deadline = self.pending.next_deadline()
-        return math.inf if deadline is None else deadline
+        self._earliest = math.inf if deadline is None else deadline
 
     def connect_needed(self) -> bool:
         if self.ready or self.gave_up is not None:
@@ -127,6 +141,8 @@ class CoreState:
         for entry in self._entries_of(message):
             entry.sent = sent
             entry.generation = generation
+            if not sent:
+                self._armed(entry)
 
     def _entries_of(self, message: Message) -> list[Pending]:
         if message.kind is Kind.REQUEST and message.id is not None:

@@ -99,10 +99,13 @@ class UpstreamSide(CoreState):
                     # The server never processed it: send it again on the new session.
                     entry.resent = True
                     entry.sent = False
+                    self._armed(entry)
                     self.queue.appendleft(
                         send.message if entry.alias is None else send.message.with_id(entry.id)
                     )
-                    entry.alias = None
+                    if entry.alias is not None:
+                        self.aliases.pop(entry.alias, None)
+                        entry.alias = None
                 else:
                     self._answer_error(entry, f"{reason}, again after re-initializing the session", actions)
             actions.extend(self.session_lost(send.generation, reason))

@@ -11,6 +11,11 @@ succeed or fail, the outbox pump, the clock). After every step it checks:
 2. nothing the client did not ask for reaches it as an answer (unknown, finished or duplicated ids dropped);
 3. the proxy's own ids (keepalive, re-issued requests) never reach the client;
 4. aliases of re-issued requests exist only for pending requests;
+5. the timer is never armed late: `next_deadline()` is at most the earliest deadline of any pending request;
+6. a lost session on an upstream that loses in-flight requests answers every request sent on it, except the
+   long-lived ones (`subscriptions/listen`, `Pending.outlives_session`), which stay pending;
+7. a request that timed out is cancelled upstream by a notification only while the upstream is ready and,
+   for a 2026-07-28 request, only where the upstream asks for notifications (a bridge);
 and at the end, after the clock has run past every deadline or the relay has shut down: nothing is
 pending, queued or aliased, and every request has had its one answer.
 """
@@ -44,7 +49,17 @@ REQUEST_TIMEOUT = 10.0
 QUEUE_TIMEOUT = 4.0
 PREFIX = "proxy-own-"
 CLIENT_IDS = st.one_of(st.integers(0, 5), st.sampled_from(["a", "b", "1"]))
-METHODS = st.sampled_from(["ping", "tools/list", "tools/call", "prompts/get", "resources/read", "initialize"])
+METHODS = st.sampled_from(
+    [
+        "ping",
+        "tools/list",
+        "tools/call",
+        "prompts/get",
+        "resources/read",
+        "initialize",
+        "subscriptions/listen",
+    ]
+)
 MODERN_META = {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}
 
 
@@ -160,8 +175,16 @@ class RelayMachine(RuleBasedStateMachine):
     # ---- the driver --------------------------------------------------------------------------------------
 
     @precondition(lambda self: self.core.connect_needed())
-    @rule(succeeds=st.booleans(), first_sent=st.booleans(), may_come_up=st.booleans(), loses=st.booleans())
-    def connection_attempt(self, succeeds: bool, first_sent: bool, may_come_up: bool, loses: bool) -> None:
+    @rule(
+        succeeds=st.booleans(),
+        first_sent=st.booleans(),
+        may_come_up=st.booleans(),
+        loses=st.booleans(),
+        bridged=st.booleans(),
+    )
+    def connection_attempt(
+        self, succeeds: bool, first_sent: bool, may_come_up: bool, loses: bool, bridged: bool
+    ) -> None:
         core = self.core
         first: Message | None = None
         if core.connected_once:
@@ -175,7 +198,7 @@ class RelayMachine(RuleBasedStateMachine):
                 request_id = first.id if first.kind is Kind.REQUEST else None
                 self.in_flight.append(Send(first, core.generation, request_id))
             actions = core.connected(
-                first, first_sent, loses_in_flight=loses, cancels_by_notification=not loses
+                first, first_sent, loses_in_flight=loses, cancels_by_notification=bridged
             )
         else:
             actions = core.connect_failed(first, "refused", may_come_up=may_come_up)
@@ -196,7 +219,15 @@ class RelayMachine(RuleBasedStateMachine):
     def clock(self, seconds: float) -> None:
         self.now += seconds
         if self.core.next_deadline() <= self.now:
-            self.apply(self.core.timer_fired(self.now))
+            modern = {key(e.id): e.modern for e in self.core.pending}
+            ready = self.core.ready
+            actions = self.core.timer_fired(self.now)
+            for action in actions:
+                if isinstance(action, Send) and action.message.method == "notifications/cancelled":
+                    timed_out = action.message.params["requestId"]
+                    assert ready and key(timed_out) in modern, action
+                    assert not modern[key(timed_out)] or self.core.cancels_by_notification, action
+            self.apply(actions)
 
     # ---- the upstream ------------------------------------------------------------------------------------
 
@@ -244,7 +275,16 @@ class RelayMachine(RuleBasedStateMachine):
 
     @rule()
     def session_lost(self) -> None:
-        self.apply(self.core.session_lost(self.core.generation, "stream closed"))
+        core = self.core
+        was_ready, loses = core.ready, core.loses_in_flight
+        waiting = {id(e) for send in core.outbox for e in core._entries_of(send.message)}
+        # Those still in the outbox were never sent: they go out again on the next session.
+        on_it = [e for e in core.pending.sent_on(core.generation) if id(e) not in waiting]
+        self.apply(core.session_lost(core.generation, "stream closed"))
+        if was_ready and loses:
+            for entry in on_it:
+                still = core.pending.get(entry.id) is entry
+                assert still == entry.outlives_session, (entry, still)
 
     # ---- invariants ----------------------------------------------------------------------------------------
 
@@ -254,6 +294,12 @@ class RelayMachine(RuleBasedStateMachine):
         for k in set(self.asked) | pending:
             outstanding = self.asked[k] - self.answered[k]
             assert outstanding == (1 if k in pending else 0), (k, self.asked[k], self.answered[k], pending)
+
+    @invariant()
+    def timer_never_late(self) -> None:
+        exact = self.core.pending.next_deadline()
+        if exact is not None:
+            assert self.core.next_deadline() <= exact, (self.core.next_deadline(), exact)
 
     @invariant()
     def aliases_belong_to_pending_requests(self) -> None:
