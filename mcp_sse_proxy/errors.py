@@ -60,3 +60,16 @@ class RedirectRefused(UpstreamError):
 
 class TransportMismatch(UpstreamError):
     """The URL does not speak the transport tried (used by auto-detection to try the next one)."""
+
+
+class NoReply(UpstreamError):
+    """A request the proxy made on its own (a replayed handshake, a keepalive ping, a bridge's request or
+    question) got no reply within its bound."""
+
+
+def describe(exc: UpstreamError) -> str:
+    """How a failure reads in a log line or an error answer (with the server's sign-in challenge, if any)."""
+    reason = exc.reason
+    if isinstance(exc, UpstreamHTTPError) and exc.challenge:
+        reason += f" (WWW-Authenticate: {exc.challenge})"
+    return reason

@@ -54,6 +54,7 @@ class HandshakeToModern:
         self._version = version
         #: How long the listen stream may take to be acknowledged before it is opened again.
         self._read_timeout = profile.read_timeout
+        self._request_timeout = profile.request_timeout
         self.name = "streamable-http (2026-07-28 via bridge)"
         self.url = inner.url
         self._ids = ProxyIds()
@@ -186,7 +187,10 @@ class HandshakeToModern:
         responses: dict[str, Any] = {}
 
         async def ask(key: str, method: str, params: dict[str, Any]) -> None:
-            answer = await self._questions.ask(self._deliver, method, params)
+            # The client may take a person's time to answer (sampling, elicitation): the request's bound.
+            answer = await self._questions.ask(
+                self._deliver, method, params, timeout=self._request_timeout, asker="server"
+            )
             body = answer.body
             if "result" in body:
                 responses[key] = body["result"]

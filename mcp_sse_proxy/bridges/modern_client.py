@@ -145,13 +145,7 @@ class ModernToHandshake:
         async def send(request: Message) -> None:
             await inner.send(request, probing=probing)
 
-        try:
-            with anyio.fail_after(self._read_timeout):
-                return await self._own.ask(send, method, params)
-        except TimeoutError:
-            raise UpstreamError(
-                f"no answer to the bridge's {method} within {self._read_timeout:g} s"
-            ) from None
+        return await self._own.ask(send, method, params, timeout=self._read_timeout, asker="bridge")
 
     def _spawn_own(self, method: str, params: dict[str, Any]) -> None:
         async def run() -> None:
