@@ -16,7 +16,7 @@ from mcp_sse_proxy import relay as relay_module
 from mcp_sse_proxy.protocol import messages as jsonrpc
 from mcp_sse_proxy.protocol.messages import Kind, Message
 from mcp_sse_proxy.tap import Direction
-from tests.integration.fake_upstream import quick_profile, run_relay
+from tests.integration.fake_upstream import echo_answer, quick_profile, run_relay
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -225,3 +225,33 @@ async def test_a_cancelled_or_timed_out_request_is_forgotten_upstream(
         with anyio.fail_after(5):
             while set(h.upstream.forgotten) != {"slow", "late"}:
                 await anyio.sleep(0.02)
+
+
+async def test_a_replayed_initialize_never_answered_fails_the_attempt_with_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The proxy's own requests are bounded: a new session whose server takes the replayed initialize and
+    never answers it costs one failed attempt (named), not a connector stuck forever."""
+    reports: list[tuple[bool, str | None]] = []
+    failed = anyio.Event()
+
+    def on_state(ready: bool, reason: str | None) -> None:
+        reports.append((ready, reason))
+        if reason is not None and "initialize" in reason:
+            failed.set()
+
+    async def silent_to_own_requests(message: Message) -> list[Message] | None:
+        if isinstance(message.id, str) and message.id.startswith("mcp-sse-proxy-"):
+            return None  # the proxy's own (replayed) initialize: never answered
+        return await echo_answer(message)
+
+    profile = quick_profile(read_timeout=0.3)
+    async with run_relay(monkeypatch, profile, answer=silent_to_own_requests, on_state=on_state) as h:
+        await h.send(req(1, "initialize", protocolVersion="2025-06-18", capabilities={}, clientInfo={}))
+        assert "result" in await h.next()
+        await h.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        h.upstream.on_lost("the stream closed")
+        with anyio.fail_after(10):
+            await failed.wait()
+    reasons = [reason for ready, reason in reports if not ready]
+    assert "no answer to the proxy's initialize within 0.3 s" in reasons, reports

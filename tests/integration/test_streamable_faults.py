@@ -728,3 +728,31 @@ async def test_stray_and_invalid_server_messages_are_dropped(
         answer = await proxy.read_message()
         assert answer["id"] == 1 and answer["result"]["content"][0]["text"] == "after junk"
         assert await read_nothing_for(proxy, 0.3) == []
+
+
+async def test_the_proxys_own_messages_show_in_the_trace(
+    fault_server: FaultControl, raw_proxy: Any, tmp_path: Any
+) -> None:
+    """The replayed handshake and the keepalive ping are recorded like any message (proxy→server, and the
+    server's answers server→proxy), though the client never sees them."""
+    trace = tmp_path / "trace.jsonl"
+    async with raw_proxy(fault_server.mcp_url, "--trace", str(trace), "--ping-interval", "1") as proxy:
+        await raw_handshake(proxy, request_id="init-1")
+        await fault_server.restart()
+        await proxy.send(rpc("tools/call", 2, name="echo", arguments={"text": "after"}))
+        await proxy.read_until(lambda m: m.get("id") == 2, timeout=10)
+        assert await read_nothing_for(proxy, 2.5) == []  # a keepalive ping goes out meanwhile
+        await proxy.close_stdin()
+        assert await proxy.wait() == 0
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    out = [r for r in records if r["direction"] == "proxy_to_server"]
+    answered = {r["id"] for r in records if r["direction"] == "server_to_proxy"}
+    own = [r for r in out if r["kind"] == "request" and r["id"] not in ("init-1", 2)]
+    replayed = [r for r in own if r["method"] == "initialize"]
+    pings = [r for r in own if r["method"] == "ping"]
+    assert replayed and replayed[0]["id"] in answered, records
+    assert pings and all(p["id"] in answered for p in pings), records
+    initialized = [r for r in out if r["method"] == "notifications/initialized"]
+    assert len(initialized) == 2, records  # the client's, and the replayed one
+    own_ids = {r["id"] for r in own}
+    assert not [r for r in records if r["direction"] == "proxy_to_client" and r["id"] in own_ids]
