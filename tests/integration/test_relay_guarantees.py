@@ -15,6 +15,7 @@ import pytest
 from mcp_sse_proxy import relay as relay_module
 from mcp_sse_proxy.protocol import messages as jsonrpc
 from mcp_sse_proxy.protocol.messages import Kind, Message
+from mcp_sse_proxy.relaydriver import sender as sender_module
 from mcp_sse_proxy.tap import Direction
 from tests.integration.fake_upstream import echo_answer, quick_profile, run_relay
 
@@ -255,3 +256,26 @@ async def test_a_replayed_initialize_never_answered_fails_the_attempt_with_a_cle
             await failed.wait()
     reasons = [reason for ready, reason in reports if not ready]
     assert "no answer to the proxy's initialize within 0.3 s" in reasons, reports
+
+
+async def test_a_send_never_reported_written_lets_the_next_one_go_after_the_order_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Client order is kept by starting each send once the previous one's request is written; a send that
+    never says so (a slow connect) holds the next one for `ORDER_WAIT` only, checked by the one timer."""
+    monkeypatch.setattr(sender_module, "ORDER_WAIT", 0.2)
+
+    async def hang_on_slow(message: Message) -> list[Message] | None:
+        if message.method == "tools/call":
+            await anyio.sleep_forever()
+        return await echo_answer(message)
+
+    async with run_relay(monkeypatch, answer=hang_on_slow) as h:
+        await h.send(req(1, "ping"))
+        await h.next()
+        await h.send(req("slow", "tools/call", name="x", arguments={}))
+        await h.upstream.wait_sent(lambda m: m.id == "slow")
+        await h.send(req(2, "ping"))
+        answer = await h.next(timeout=5)
+        assert answer == {"jsonrpc": "2.0", "id": 2, "result": {"echo": "ping"}}
+        assert [m.id for m in h.upstream.sent] == [1, "slow", 2]
