@@ -120,6 +120,10 @@ class CoreState:
                 return send
         return None
 
+    def put_back(self, send: Send) -> None:
+        """A send taken from the outbox that cannot start yet (no free slot): the first out next time."""
+        self.outbox.appendleft(send)
+
     def is_current(self, send: Send) -> bool:
         """Whether `send` may go out now (the session it was meant for is still the ready one)."""
         return self.ready and send.generation == self.generation

@@ -91,7 +91,7 @@ class Sender:
             slot = send.request_id is not None or send.message.kind is Kind.BATCH
             if slot:
                 if self._active >= self._max:
-                    core.outbox.appendleft(send)
+                    core.put_back(send)
                     break
                 self._active += 1
             self._seq += 1

@@ -205,10 +205,13 @@ class RelayMachine(RuleBasedStateMachine):
         self.apply(actions)
 
     @precondition(lambda self: self.core.outbox)
-    @rule()
-    def pump_outbox(self) -> None:
+    @rule(slot_free=st.booleans())
+    def pump_outbox(self, slot_free: bool) -> None:
         send = self.core.take_outbox()
         if send is None:
+            return
+        if not slot_free:
+            self.core.put_back(send)  # every concurrency slot taken: it goes first next time
             return
         if self.core.is_current(send):
             self.in_flight.append(send)
