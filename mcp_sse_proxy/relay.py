@@ -81,6 +81,7 @@ class Relay:
         #: Set while the client waits for room in the queue, and while shutdown waits for the answers.
         self._room: anyio.Event | None = None
         self._settled: anyio.Event | None = None
+        self._tapped: Message | None = None
 
     # ---- life cycle ------------------------------------------------------------------------------------
 
@@ -221,6 +222,9 @@ class Relay:
 
     def tap_out(self, message: Message) -> None:
         if self._tap is not None:
+            if message is self._tapped:
+                self._tapped = None  # the connector recorded it already
+                return
             self._tap(Direction.PROXY_TO_SERVER, self.profile.name, message)
 
     def made_room(self) -> None:
@@ -237,8 +241,10 @@ class Relay:
     def wake_connector(self) -> None:
         self._connector.wake()
 
-    def connected_to(self, upstream: Upstream) -> None:
+    def connected_to(self, upstream: Upstream, tapped: Message | None) -> None:
+        """Detection chose `upstream`; `tapped`: the first message, recorded but still to be sent."""
         self.upstream = upstream
+        self._tapped = tapped
         settings = dataclasses.replace(self.core.settings, upstream=display(upstream.url))
         self.core.settings = settings
 

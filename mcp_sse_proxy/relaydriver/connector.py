@@ -50,7 +50,9 @@ class Host(Protocol):
 
     async def own_request(self, method: str, params: dict[str, Any] | None, timeout: float) -> Message: ...
 
-    def connected_to(self, upstream: Upstream) -> None: ...
+    def tap_out(self, message: Message) -> None: ...
+
+    def connected_to(self, upstream: Upstream, tapped: Message | None) -> None: ...
 
 
 class Connector:
@@ -87,11 +89,12 @@ class Connector:
                     first = core.first_attempt()
                     if first is None:
                         continue
+                    host.tap_out(first)  # detection may send it: recorded before its answer can come
                     with self._attempt_deadline("connecting"):
                         upstream, first_sent = await detect.connect(
                             self._profile, client, task_group, host.deliver, host.upstream_lost, first
                         )
-                    host.connected_to(upstream)
+                    host.connected_to(upstream, None if first_sent else first)
                 else:
                     upstream = host.upstream
                     core.reconnect_attempt()

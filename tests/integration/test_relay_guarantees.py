@@ -279,3 +279,18 @@ async def test_a_send_never_reported_written_lets_the_next_one_go_after_the_orde
         answer = await h.next(timeout=5)
         assert answer == {"jsonrpc": "2.0", "id": 2, "result": {"echo": "ping"}}
         assert [m.id for m in h.upstream.sent] == [1, "slow", 2]
+
+
+async def test_the_first_message_is_tapped_once_when_detection_leaves_it_to_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Detection is tried with the first message; whether it sent it or not, the tap sees it go up once."""
+    seen: list[tuple[Direction, Any]] = []
+    async with run_relay(monkeypatch, tap=lambda d, p, m: seen.append((d, m.id))) as h:
+        await h.send(req(1, "ping"))
+        await h.next()
+        await h.send(req(2, "ping"))
+        await h.next()
+    assert seen.count((Direction.PROXY_TO_SERVER, 1)) == 1, seen
+    assert seen.count((Direction.PROXY_TO_SERVER, 2)) == 1, seen
+    assert seen.index((Direction.PROXY_TO_SERVER, 1)) < seen.index((Direction.SERVER_TO_PROXY, 1))

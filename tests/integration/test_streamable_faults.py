@@ -752,6 +752,7 @@ async def test_the_proxys_own_messages_show_in_the_trace(
     pings = [r for r in own if r["method"] == "ping"]
     assert replayed and replayed[0]["id"] in answered, records
     assert pings and all(p["id"] in answered for p in pings), records
+    assert len([r for r in out if r["id"] == "init-1"]) == 1, records  # the client's, sent by detection
     initialized = [r for r in out if r["method"] == "notifications/initialized"]
     assert len(initialized) == 2, records  # the client's, and the replayed one
     own_ids = {r["id"] for r in own}
