@@ -97,7 +97,14 @@ def prepare(job: Job, record: TokenRecord | None, *, redirect_uris: list[str]) -
     )
     client_info = _client_info(job, record, secret, redirect_uris)
     storage = Storage(job, record, client_info)
-    provider = Provider(server_url=_server_url(job), client_metadata=metadata, storage=storage)
+    provider = Provider(
+        server_url=_server_url(job),
+        client_metadata=metadata,
+        storage=storage,
+        # The SDK uses it (instead of registering) where the server advertises
+        # client_id_metadata_document_supported; a pre-registered client above wins, as the spec orders.
+        client_metadata_url=profile.oauth_client_metadata_url,
+    )
     provider.configured_scope = configured_scope
     context = provider.context
     # Restored by hand: the SDK's own start-up reads tokens without their expiry and keeps no metadata.
