@@ -124,6 +124,16 @@ def prepare(job: Job, record: TokenRecord | None, *, redirect_uris: list[str]) -
     return provider, storage
 
 
+def registration_covers(client_info: dict[str, Any] | None, scope: str | None) -> bool:
+    """Whether a dynamic registration may ask for `scope`: False only where the registration response
+    named its allowed scopes and `scope` goes beyond them (oidc-provider, for one, then refuses the
+    authorization with invalid_scope; a step-up has to register again with the union)."""
+    registered = (client_info or {}).get("scope")
+    if not isinstance(registered, str) or not scope:
+        return True
+    return set(scope.split()) <= set(registered.split())
+
+
 def _server_url(job: Job) -> str:
     # The endpoint actually used (detection may have added /mcp to a bare URL), without its query.
     parts = urlsplit(job.trigger.url)

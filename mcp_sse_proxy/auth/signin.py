@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import anyio
 import anyio.to_thread
 import httpx2
+from mcp.client.auth.utils import extract_scope_from_www_auth, union_scopes
 from mcp.shared.auth import AuthorizationCodeResult, OAuthToken
 
 from ..protocol.urls import display
@@ -35,7 +36,7 @@ from .drive import EXCHANGE_TIMEOUT, drive, job_request, job_response
 from .errors import SignInError
 from .keys import authorize_params, callback_ports, redirect_uri
 from .lock import FileLock
-from .provider import Provider, prepare, save_record
+from .provider import Provider, prepare, registration_covers, save_record
 from .record import TokenRecord, keep_secret
 
 if TYPE_CHECKING:
@@ -121,6 +122,9 @@ async def _sign_in(job: Job, record: TokenRecord | None, client: httpx2.AsyncCli
         registered = record.client_info.get("redirect_uris") or []
         if bound not in registered:
             record.client_info = None  # registered for other ports: register again
+        elif job.reason == "step-up" and not _covers_step_up(job, record):
+            log.info("the registered client may not ask for the stepped-up scopes; registering again")
+            record.client_info = None
     provider, storage = prepare(job, record, redirect_uris=[bound, *others])
     if job.reason != "step-up":
         provider.context.current_tokens = None
@@ -149,6 +153,17 @@ async def _sign_in(job: Job, record: TokenRecord | None, client: httpx2.AsyncCli
     if job.prompt is not None and job.elicitation_id is not None:
         job.prompt.complete(job.elicitation_id)
     return save_record(job, provider, storage, record)
+
+
+def _covers_step_up(job: Job, record: TokenRecord) -> bool:
+    """Whether the stored registration allows the step-up's union of scopes (granted, configured,
+    challenged); a CIMD client id is its document's business, not a registration's."""
+    info = record.client_info or {}
+    if job.profile.oauth_client_metadata_url and info.get("client_id") == job.profile.oauth_client_metadata_url:
+        return True
+    challenged = extract_scope_from_www_auth(job_response(job, job_request(job), record))
+    wanted = union_scopes(union_scopes(record.scope, " ".join(job.profile.oauth_scopes) or None), challenged)
+    return registration_covers(info, wanted)
 
 
 def _redirect_handler(job: Job, provider: Provider, client: httpx2.AsyncClient) -> Any:

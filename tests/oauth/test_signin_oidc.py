@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 import anyio
 import pytest
-from mcp.shared.exceptions import MCPError
 
 # Until the proxy's sign-in (mcp_sse_proxy/auth/signin.py and tests/oauth/conftest.py's fixtures) is merged
 # alongside, there is nothing to test here; afterwards this line is a no-op and can go.
@@ -155,16 +154,36 @@ async def test_step_up_on_insufficient_scope(oidc_stack: OidcStack, signin_env) 
     assert set(stored_record(signin_env)["scope"].split()) >= {"mcp", "mcp:admin"}
 
 
-async def test_step_up_beyond_the_registered_scope_fails_clearly(oidc_stack: OidcStack, signin_env) -> None:
-    """oidc-provider's own rule: a dynamically registered client may only ask for the scopes it registered (the
-    SDK registers the challenge's). Step-up then gets invalid_scope: the call must fail at once, saying so.
-    (Re-registering with the union of scopes would make it work; the proxy does not do that.)"""
+async def test_step_up_beyond_the_registered_scope_registers_again_with_the_union(
+    oidc_stack: OidcStack, signin_env
+) -> None:
+    """oidc-provider's own rule: a dynamically registered client may only ask for the scopes it registered
+    (the SDK registers the first challenge's). For the step-up the proxy registers again with the union of
+    scopes, so the second authorization is not refused with invalid_scope."""
     oidc_stack.configure(scope_policy="registered")
     async with open_proxy_session(oidc_stack.mcp_url, env=signin_env.env) as session:
+        assert json.loads((await session.call_tool("whoami", {})).content[0].text)["scopes"] == ["mcp"]
+        with anyio.fail_after(60):
+            result = await session.call_tool("admin_echo", {"text": "hi"})
+        assert not result.is_error, result
+        assert result.content[0].text == "admin: hi"
+        who = json.loads((await session.call_tool("whoami", {})).content[0].text)
+        assert sorted(who["scopes"]) == ["mcp", "mcp:admin"]
+    assert oidc_stack.stats()["registrations"] == 2
+    assert len(signin_env.browser_opens()) == 2
+    record = stored_record(signin_env)
+    assert {"mcp", "mcp:admin"} <= set(record["client_info"]["scope"].split())
+
+
+async def test_step_up_within_the_registered_scope_keeps_the_registration(
+    oidc_stack: OidcStack, signin_env
+) -> None:
+    """The 'any' policy registers no scope list: the step-up reuses the registration (the SDK's own union)."""
+    async with open_proxy_session(oidc_stack.mcp_url, env=signin_env.env) as session:
         assert not (await session.call_tool("whoami", {})).is_error
-        with anyio.fail_after(30), pytest.raises(MCPError, match="invalid_scope"):
-            await session.call_tool("admin_echo", {"text": "hi"})
-        assert not (await session.call_tool("whoami", {})).is_error, "the first sign-in still works"
+        with anyio.fail_after(60):
+            assert not (await session.call_tool("admin_echo", {"text": "hi"})).is_error
+    assert oidc_stack.stats()["registrations"] == 1
 
 
 async def test_pre_registered_client_at_a_provider_without_registration(signin_env) -> None:
