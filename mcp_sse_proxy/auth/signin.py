@@ -159,7 +159,10 @@ def _covers_step_up(job: Job, record: TokenRecord) -> bool:
     """Whether the stored registration allows the step-up's union of scopes (granted, configured,
     challenged); a CIMD client id is its document's business, not a registration's."""
     info = record.client_info or {}
-    if job.profile.oauth_client_metadata_url and info.get("client_id") == job.profile.oauth_client_metadata_url:
+    if (
+        job.profile.oauth_client_metadata_url
+        and info.get("client_id") == job.profile.oauth_client_metadata_url
+    ):
         return True
     challenged = extract_scope_from_www_auth(job_response(job, job_request(job), record))
     wanted = union_scopes(union_scopes(record.scope, " ".join(job.profile.oauth_scopes) or None), challenged)
