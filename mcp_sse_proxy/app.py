@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,6 +21,7 @@ from .trace import recorder_for
 
 if TYPE_CHECKING:
     from .aggregate.server import Aggregator
+    from .auth.elicit import ClientPrompt
 
 log = logging.getLogger("mcp_sse_proxy")
 
@@ -88,15 +89,47 @@ async def _serve(
         settings = Settings(grace=profile.aggregate_grace, page_size=profile.page_size or None)
         relay = Aggregator(config.profiles, to_client, os.environ, settings=settings, tap=tap)
     fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
+    prompt = _client_prompt(config, to_client)
     async with anyio.create_task_group() as outer:
         outer.start_soon(writer.run)
         async with anyio.create_task_group() as inner:
             inner.start_soon(_watch_signals, inner.cancel_scope)
             inner.start_soon(_watch_output, writer, inner.cancel_scope)
             inbound = _client_messages(fd, max(p.max_message_size for p in config.profiles), writer)
-            await relay.run(inbound if tap is None else tapped(inbound, tap, side))
+            if tap is not None:
+                inbound = tapped(inbound, tap, side)
+            if prompt is not None:
+                inner.start_soon(prompt.run)
+                inbound = answered_here(inbound, prompt)
+            try:
+                await relay.run(inbound)
+            finally:
+                if prompt is not None:
+                    from .auth import elicit
+
+                    elicit.install(None)
             inner.cancel_scope.cancel()
         writer.close()
+
+
+def _client_prompt(config: AppConfig, to_client: Callable[[Message], Awaitable[None]]) -> ClientPrompt | None:
+    """The sign-in's way to show its link in the client (URL elicitation), where a profile may sign in."""
+    from .auth import uses_oauth
+
+    if not any(uses_oauth(p) for p in config.profiles):
+        return None
+    from .auth import elicit
+
+    prompt = elicit.ClientPrompt(to_client)
+    elicit.install(prompt)
+    return prompt
+
+
+async def answered_here(messages: AsyncIterator[Message], prompt: ClientPrompt) -> AsyncIterator[Message]:
+    """`messages` without the client's answers to the proxy's own elicitations (they go to `prompt`)."""
+    async for message in messages:
+        if not prompt.observe(message):
+            yield message
 
 
 async def tapped(messages: AsyncIterator[Message], tap: Tap, side: str) -> AsyncIterator[Message]:

@@ -23,6 +23,8 @@ import httpx2
 
 from ..config.model import Profile
 from ..protocol.urls import display
+from . import elicit
+from .elicit import ClientPrompt
 from .errors import SignInError, SignInPending
 from .keys import canonical_resource, store_key
 from .record import TokenRecord, keep_secret
@@ -87,6 +89,20 @@ class Job:
     on_url: Callable[[str], None] | None = None
     #: Set by `--login`: shows (verification_uri, verification_uri_complete, user_code) of a device grant.
     on_device: Callable[[str, str | None, str], None] | None = None
+    #: The client, when it can show the sign-in link itself (URL elicitation); see `elicit`.
+    prompt: ClientPrompt | None = None
+    #: The id of the elicitation that showed this job's link in the client, once sent.
+    elicitation_id: str | None = None
+    #: "decline" or "cancel" once the user refused the link in the client.
+    refused: str | None = None
+    #: Set when the job ends or the user refused the link: wakes the callback wait.
+    interrupt: threading.Event = field(default_factory=threading.Event)
+
+    def answered(self, action: str | None) -> None:
+        """The user's answer to the link shown in the client (any thread)."""
+        if action in ("decline", "cancel") and not self.done.is_set():
+            self.refused = action
+            self.interrupt.set()
 
     def start(self) -> None:
         threading.Thread(target=self.run, name=f"mcp-sse-proxy-signin-{self.key[:8]}", daemon=True).start()
@@ -101,6 +117,7 @@ class Job:
             self.error = single_error(exc)
         finally:
             self.done.set()
+            self.interrupt.set()
 
 
 def single_error(exc: BaseException) -> BaseException:
@@ -200,6 +217,7 @@ class OAuthAuth(httpx2.Auth):
                 reason,
                 used_token,
                 self.interactive,
+                prompt=elicit.installed() if self.interactive else None,
             )
         )
         wait = self.profile.oauth_signin_wait

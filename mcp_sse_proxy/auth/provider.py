@@ -97,7 +97,14 @@ def prepare(job: Job, record: TokenRecord | None, *, redirect_uris: list[str]) -
     )
     client_info = _client_info(job, record, secret, redirect_uris)
     storage = Storage(job, record, client_info)
-    provider = Provider(server_url=_server_url(job), client_metadata=metadata, storage=storage)
+    provider = Provider(
+        server_url=_server_url(job),
+        client_metadata=metadata,
+        storage=storage,
+        # The SDK uses it (instead of registering) where the server advertises
+        # client_id_metadata_document_supported; a pre-registered client above wins, as the spec orders.
+        client_metadata_url=profile.oauth_client_metadata_url,
+    )
     provider.configured_scope = configured_scope
     context = provider.context
     # Restored by hand: the SDK's own start-up reads tokens without their expiry and keeps no metadata.
@@ -115,6 +122,16 @@ def prepare(job: Job, record: TokenRecord | None, *, redirect_uris: list[str]) -
     if not profile.oauth_resource:
         context.should_include_resource_param = lambda protocol_version=None: False  # type: ignore[method-assign]
     return provider, storage
+
+
+def registration_covers(client_info: dict[str, Any] | None, scope: str | None) -> bool:
+    """Whether a dynamic registration may ask for `scope`: False only where the registration response
+    named its allowed scopes and `scope` goes beyond them (oidc-provider, for one, then refuses the
+    authorization with invalid_scope; a step-up has to register again with the union)."""
+    registered = (client_info or {}).get("scope")
+    if not isinstance(registered, str) or not scope:
+        return True
+    return set(scope.split()) <= set(registered.split())
 
 
 def _server_url(job: Job) -> str:

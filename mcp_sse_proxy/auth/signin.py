@@ -24,18 +24,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import anyio
 import anyio.to_thread
 import httpx2
+from mcp.client.auth.utils import extract_scope_from_www_auth, union_scopes
 from mcp.shared.auth import AuthorizationCodeResult, OAuthToken
 
 from ..protocol.urls import display
 from . import device_login
 from .bearer import login_hint, single_error
 from .browser import open_browser
-from .callback import CallbackServer, PortsInUse
+from .callback import CallbackResult, CallbackServer, PortsInUse
 from .drive import EXCHANGE_TIMEOUT, drive, job_request, job_response
 from .errors import SignInError
 from .keys import authorize_params, callback_ports, redirect_uri
 from .lock import FileLock
-from .provider import Provider, prepare, save_record
+from .provider import Provider, prepare, registration_covers, save_record
 from .record import TokenRecord, keep_secret
 
 if TYPE_CHECKING:
@@ -121,6 +122,9 @@ async def _sign_in(job: Job, record: TokenRecord | None, client: httpx2.AsyncCli
         registered = record.client_info.get("redirect_uris") or []
         if bound not in registered:
             record.client_info = None  # registered for other ports: register again
+        elif job.reason == "step-up" and not _covers_step_up(job, record):
+            log.info("the registered client may not ask for the stepped-up scopes; registering again")
+            record.client_info = None
     provider, storage = prepare(job, record, redirect_uris=[bound, *others])
     if job.reason != "step-up":
         provider.context.current_tokens = None
@@ -130,7 +134,7 @@ async def _sign_in(job: Job, record: TokenRecord | None, client: httpx2.AsyncCli
         async with anyio.create_task_group() as tg:
             await server.serve(tg)
             provider.context.redirect_handler = _redirect_handler(job, provider, client)
-            provider.context.callback_handler = _callback_handler(server)
+            provider.context.callback_handler = _callback_handler(job, server)
             with anyio.fail_after(SIGNIN_DEADLINE):
                 await drive(provider, request, trigger, client, job)
             tg.cancel_scope.cancel()
@@ -146,7 +150,23 @@ async def _sign_in(job: Job, record: TokenRecord | None, client: httpx2.AsyncCli
     if storage.tokens is None:
         raise SignInError("the authorization server issued no token")
     log.info("signed in to %s", display(profile.url))
+    if job.prompt is not None and job.elicitation_id is not None:
+        job.prompt.complete(job.elicitation_id)
     return save_record(job, provider, storage, record)
+
+
+def _covers_step_up(job: Job, record: TokenRecord) -> bool:
+    """Whether the stored registration allows the step-up's union of scopes (granted, configured,
+    challenged); a CIMD client id is its document's business, not a registration's."""
+    info = record.client_info or {}
+    if (
+        job.profile.oauth_client_metadata_url
+        and info.get("client_id") == job.profile.oauth_client_metadata_url
+    ):
+        return True
+    challenged = extract_scope_from_www_auth(job_response(job, job_request(job), record))
+    wanted = union_scopes(union_scopes(record.scope, " ".join(job.profile.oauth_scopes) or None), challenged)
+    return registration_covers(info, wanted)
 
 
 def _redirect_handler(job: Job, provider: Provider, client: httpx2.AsyncClient) -> Any:
@@ -162,15 +182,46 @@ def _redirect_handler(job: Job, provider: Provider, client: httpx2.AsyncClient) 
         log.warning("sign-in needed for %s: open %s", display(job.profile.url), url)
         if job.on_url is not None:
             job.on_url(url)
+        if job.prompt is not None:
+            job.elicitation_id = job.prompt.offer(url, _prompt_message(job), job.answered)
         if job.profile.oauth_open_browser and job.open_browser and not open_browser(url):
             log.warning("no browser could be started; open the URL above yourself")
 
     return redirect
 
 
-def _callback_handler(server: CallbackServer) -> Any:
+def _prompt_message(job: Job) -> str:
+    profile = job.profile
+    named = f" (profile {profile.name})" if profile.name != "default" else ""
+    return (
+        f"Sign in to {display(profile.url)}{named}: mcp-sse-proxy needs your permission to reach it. "
+        "Open the link to sign in; the proxy continues by itself once you have."
+    )
+
+
+async def _callback_result(job: Job, server: CallbackServer) -> CallbackResult:
+    """The redirect's result, unless the user refuses the link shown in the client first."""
+    result: list[CallbackResult] = []
+    async with anyio.create_task_group() as tg:
+
+        async def wait_redirect() -> None:
+            result.append(await server.result())
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(wait_redirect)
+        await anyio.to_thread.run_sync(job.interrupt.wait, abandon_on_cancel=True)
+        tg.cancel_scope.cancel()
+    if result:
+        return result[0]
+    raise SignInError(
+        f"the sign-in was {'declined' if job.refused == 'decline' else 'cancelled'} in the client; "
+        f"retry the request to be asked again, or run {login_hint(job.profile)} in a terminal"
+    )
+
+
+def _callback_handler(job: Job, server: CallbackServer) -> Any:
     async def callback() -> AuthorizationCodeResult:
-        result = await server.result()
+        result = await _callback_result(job, server)
         if result.error is not None:
             detail = f": {result.error_description}" if result.error_description else ""
             raise SignInError(f"the authorization server refused the sign-in ({result.error}{detail})")

@@ -73,6 +73,8 @@ class Profile:
     #: A secret: masked by the redaction step like header values.
     oauth_client_secret: str | None = None
     oauth_client_secret_file: Path | None = None
+    #: A Client ID Metadata Document URL (HTTPS), the client id where the authorization server takes one.
+    oauth_client_metadata_url: str | None = None
     oauth_scopes: tuple[str, ...] = ()
     oauth_resource: bool = True
     oauth_callback_port: int | None = None

@@ -259,6 +259,7 @@ _PATTERN_WORDS = {
     "url": "the URL must start with http:// or https://",
     "prefix": "an alias may hold only letters, digits, '_' and '-'",
     "headers": "a header value must be a single line (no line breaks)",
+    "oauth_client_metadata_url": "must be an https:// URL with a path (the document's own address)",
 }
 _HEADER_NAME_WORDS = "is not a valid header name: use letters, digits and !#$%&'*+.^_`|~- only"
 

@@ -114,9 +114,14 @@ def signin_env(tmp_path: Path) -> SignInEnv:
 
 @asynccontextmanager
 async def open_profiles_session(
-    *args: str, env: dict[str, str], errlog: IO[str] | None = None, initialize: bool = True
+    *args: str,
+    env: dict[str, str],
+    errlog: IO[str] | None = None,
+    initialize: bool = True,
+    **callbacks: Any,
 ) -> AsyncIterator[ClientSession]:
-    """The proxy started with `args` alone (no --sse-url; e.g. `--profile a,b`) under the SDK's stdio client."""
+    """The proxy started with `args` alone (no --sse-url; e.g. `--profile a,b`) under the SDK's stdio client
+    (`callbacks`: ClientSession's, such as `elicitation_callback` and `message_handler`)."""
     own = errlog is None
     log_file: IO[str] = errlog if errlog is not None else tempfile.TemporaryFile("w+", encoding="utf-8")
     params = StdioServerParameters(
@@ -124,7 +129,9 @@ async def open_profiles_session(
     )
     try:
         async with stdio_client(params, errlog=log_file) as (read_stream, write_stream):
-            async with ClientSession(read_stream, write_stream, read_timeout_seconds=30.0) as session:
+            async with ClientSession(
+                read_stream, write_stream, read_timeout_seconds=30.0, **callbacks
+            ) as session:
                 if initialize:
                     with anyio.fail_after(30.0):
                         await session.initialize()

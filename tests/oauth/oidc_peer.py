@@ -121,6 +121,12 @@ class OidcStack:
     def metadata_url(self) -> str:
         return f"{self.issuer}/.well-known/openid-configuration"
 
+    def metadata(self) -> dict[str, Any]:
+        """The provider's discovery document."""
+        response = httpx2.get(self.metadata_url, timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change provider settings: access_token_ttl (s), access_token_format ('jwt'|'opaque'),
         device_interval (s), approve (False: every interaction is denied),
@@ -135,7 +141,8 @@ class OidcStack:
         self.configure(access_token_ttl=seconds)
 
     def stats(self) -> dict[str, Any]:
-        """Counters: registrations, interactions, authorizations, tokens (per grant_type), devicePolls."""
+        """Counters: registrations, interactions, authorizations, tokens (per grant_type), devicePolls,
+        cimdFetches (Client ID Metadata Documents served from OIDC_CIMD_DOCUMENTS)."""
         response = httpx2.get(f"{self.issuer}/_test/stats", timeout=10)
         response.raise_for_status()
         return response.json()

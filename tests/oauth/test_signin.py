@@ -265,6 +265,8 @@ async def test_insufficient_scope_steps_up_with_the_union_of_scopes(oauth_peers,
         assert not (await session.call_tool("whoami", {})).is_error
     assert len(signin_env.browser_opens()) == 2
     assert set(_stored_record(signin_env)["scope"].split()) >= {"mcp", "admin"}
+    # This server registers every client for all its scopes: the step-up keeps the registration.
+    assert peers.stats().get("registrations") == 1
 
 
 async def test_configured_scopes_and_authorize_params_reach_the_authorization_request(

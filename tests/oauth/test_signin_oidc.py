@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import pytest
-from mcp.shared.exceptions import MCPError
 
 # Until the proxy's sign-in (mcp_sse_proxy/auth/signin.py and tests/oauth/conftest.py's fixtures) is merged
 # alongside, there is nothing to test here; afterwards this line is a no-op and can go.
@@ -154,16 +154,36 @@ async def test_step_up_on_insufficient_scope(oidc_stack: OidcStack, signin_env) 
     assert set(stored_record(signin_env)["scope"].split()) >= {"mcp", "mcp:admin"}
 
 
-async def test_step_up_beyond_the_registered_scope_fails_clearly(oidc_stack: OidcStack, signin_env) -> None:
-    """oidc-provider's own rule: a dynamically registered client may only ask for the scopes it registered (the
-    SDK registers the challenge's). Step-up then gets invalid_scope: the call must fail at once, saying so.
-    (Re-registering with the union of scopes would make it work; the proxy does not do that.)"""
+async def test_step_up_beyond_the_registered_scope_registers_again_with_the_union(
+    oidc_stack: OidcStack, signin_env
+) -> None:
+    """oidc-provider's own rule: a dynamically registered client may only ask for the scopes it registered
+    (the SDK registers the first challenge's). For the step-up the proxy registers again with the union of
+    scopes, so the second authorization is not refused with invalid_scope."""
     oidc_stack.configure(scope_policy="registered")
     async with open_proxy_session(oidc_stack.mcp_url, env=signin_env.env) as session:
+        assert json.loads((await session.call_tool("whoami", {})).content[0].text)["scopes"] == ["mcp"]
+        with anyio.fail_after(60):
+            result = await session.call_tool("admin_echo", {"text": "hi"})
+        assert not result.is_error, result
+        assert result.content[0].text == "admin: hi"
+        who = json.loads((await session.call_tool("whoami", {})).content[0].text)
+        assert sorted(who["scopes"]) == ["mcp", "mcp:admin"]
+    assert oidc_stack.stats()["registrations"] == 2
+    assert len(signin_env.browser_opens()) == 2
+    record = stored_record(signin_env)
+    assert {"mcp", "mcp:admin"} <= set(record["client_info"]["scope"].split())
+
+
+async def test_step_up_within_the_registered_scope_keeps_the_registration(
+    oidc_stack: OidcStack, signin_env
+) -> None:
+    """The 'any' policy registers no scope list: the step-up reuses the registration (the SDK's own union)."""
+    async with open_proxy_session(oidc_stack.mcp_url, env=signin_env.env) as session:
         assert not (await session.call_tool("whoami", {})).is_error
-        with anyio.fail_after(30), pytest.raises(MCPError, match="invalid_scope"):
-            await session.call_tool("admin_echo", {"text": "hi"})
-        assert not (await session.call_tool("whoami", {})).is_error, "the first sign-in still works"
+        with anyio.fail_after(60):
+            assert not (await session.call_tool("admin_echo", {"text": "hi"})).is_error
+    assert oidc_stack.stats()["registrations"] == 1
 
 
 async def test_pre_registered_client_at_a_provider_without_registration(signin_env) -> None:
@@ -206,3 +226,68 @@ def _free_port() -> int:
     from tests.oauth.conftest import free_port  # the oauth helper's; imported late, like the fixtures
 
     return free_port()
+
+
+CIMD_URL = "https://client.mcp-sse-proxy.test/oauth/client.json"
+CIMD_DOCUMENT = {
+    "client_id": CIMD_URL,
+    "client_name": "mcp-sse-proxy",
+    "application_type": "native",
+    "redirect_uris": ["http://127.0.0.1/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+    "scope": "offline_access mcp mcp:admin",
+}
+
+
+async def test_a_client_id_metadata_document_replaces_registration(signin_env) -> None:
+    """oidc-provider's own CIMD implementation (draft-02); only its fetch of the https document is answered
+    from memory (provider.js, OIDC_CIMD_DOCUMENTS): a test cannot serve https with a trusted certificate."""
+    with start_oidc_stack(env={"OIDC_CIMD_DOCUMENTS": json.dumps({CIMD_URL: CIMD_DOCUMENT})}) as stack:
+        assert stack.metadata()["client_id_metadata_document_supported"] is True
+        who = await call(stack, signin_env.env, "--oauth-client-metadata-url", CIMD_URL)
+        assert who["client_id"] == CIMD_URL and who["scopes"] == ["mcp"]
+        stats = stack.stats()
+        assert stats["registrations"] == 0 and stats["cimdFetches"] >= 1
+        (opened,) = signin_env.browser_opens()
+        assert f"client_id={quote(CIMD_URL, safe='')}" in opened["url"]
+        # Reuse by a second process: the stored token, no browser, no registration.
+        assert (await call(stack, signin_env.env, "--oauth-client-metadata-url", CIMD_URL))[
+            "client_id"
+        ] == CIMD_URL
+        assert len(signin_env.browser_opens()) == 1 and stack.stats()["registrations"] == 0
+
+
+async def test_a_pre_registered_client_wins_over_the_metadata_document(signin_env) -> None:
+    port = _free_port()
+    client = {
+        "client_id": "desk-client",
+        "application_type": "native",
+        "redirect_uris": [f"http://127.0.0.1:{port}/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+    }
+    documents = json.dumps({CIMD_URL: CIMD_DOCUMENT})
+    with start_oidc_stack(clients=[client], env={"OIDC_CIMD_DOCUMENTS": documents}) as stack:
+        who = await call(
+            stack,
+            signin_env.env,
+            "--oauth-client-id",
+            "desk-client",
+            "--oauth-callback-port",
+            str(port),
+            "--oauth-client-metadata-url",
+            CIMD_URL,
+        )
+        assert who["client_id"] == "desk-client"
+        assert stack.stats()["cimdFetches"] == 0 and stack.stats()["registrations"] == 0
+
+
+async def test_without_server_support_the_metadata_document_gives_way_to_registration(
+    oidc_stack: OidcStack, signin_env
+) -> None:
+    assert "client_id_metadata_document_supported" not in oidc_stack.metadata()
+    who = await call(oidc_stack, signin_env.env, "--oauth-client-metadata-url", CIMD_URL)
+    assert who["client_id"] != CIMD_URL
+    assert oidc_stack.stats()["registrations"] == 1

@@ -13,7 +13,10 @@
 // Environment (all optional): OIDC_ACCESS_TOKEN_TTL (s, default 3600), OIDC_ACCESS_TOKEN_FORMAT (jwt|opaque),
 // OIDC_RESOURCE_SCOPES, OIDC_SCOPE_POLICY (any|registered), OIDC_REGISTRATION (on|off), OIDC_CLIENTS (JSON array of static clients),
 // OIDC_RS_CLIENT_SECRET (secret of the static `mcp-resource-server` client used for introspection),
-// OIDC_DEVICE_CODE_TTL (s, default 600), OIDC_DEVICE_INTERVAL (s, default 1).
+// OIDC_DEVICE_CODE_TTL (s, default 600), OIDC_DEVICE_INTERVAL (s, default 1),
+// OIDC_CIMD_DOCUMENTS (JSON object: https client_id URL -> its Client ID Metadata Document; turns on
+// oidc-provider's clientIdMetadataDocument feature, and its fetch of those URLs is answered from this map,
+// since a test cannot host an https document with a trusted certificate; other URLs are fetched as usual).
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -53,7 +56,23 @@ const settings = {
   scopePolicy: process.env.OIDC_SCOPE_POLICY || 'any',
 };
 
+const cimdDocuments = JSON.parse(process.env.OIDC_CIMD_DOCUMENTS || '{}');
+
+// oidc-provider's outgoing fetch, with the test's Client ID Metadata Documents served from memory.
+async function testFetch(url, options) {
+  const key = String(url);
+  if (Object.hasOwn(cimdDocuments, key)) {
+    counters.cimdFetches += 1;
+    return new Response(JSON.stringify(cimdDocuments[key]), {
+      status: 200,
+      headers: { 'content-type': 'application/json', 'cache-control': 'max-age=60' },
+    });
+  }
+  return fetch(url, options);
+}
+
 const counters = {
+  cimdFetches: 0,
   registrations: 0,
   interactions: 0,
   authorizations: 0,
@@ -197,8 +216,10 @@ function configuration() {
       AccessToken: () => settings.accessTokenTtl,
       DeviceCode: envNumber('OIDC_DEVICE_CODE_TTL', 600),
     },
+    fetch: testFetch,
     features: {
       devInteractions: { enabled: false },
+      clientIdMetadataDocument: { enabled: Object.keys(cimdDocuments).length > 0, ack: 'draft-02' },
       registration: { enabled: process.env.OIDC_REGISTRATION !== 'off' },
       revocation: { enabled: true },
       introspection: { enabled: true },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -94,3 +95,20 @@ def test_a_static_authorization_header_or_auth_none_turns_oauth_off() -> None:
     assert not uses_oauth(Profile(name="p", url="http://h/mcp", headers={"authorization": "Bearer x"}))
     assert not uses_oauth(Profile(name="p", url="http://h/mcp", auth="none"))
     assert uses_oauth(Profile(name="p", url="http://h/mcp", headers={"X-Other": "1"}, auth="oauth"))
+
+
+@pytest.mark.parametrize(
+    ("client_info", "scope", "covered"),
+    [
+        ({"client_id": "c", "scope": "mcp offline_access"}, "mcp", True),
+        ({"client_id": "c", "scope": "mcp offline_access"}, "mcp mcp:admin", False),
+        ({"client_id": "c", "scope": "mcp mcp:admin"}, "mcp:admin mcp", True),
+        ({"client_id": "c"}, "mcp mcp:admin", True),  # no scope list registered: nothing to go beyond
+        (None, "mcp", True),
+        ({"client_id": "c", "scope": "mcp"}, None, True),
+    ],
+)
+def test_a_step_up_registers_again_only_beyond_the_registered_scopes(client_info, scope, covered) -> None:
+    from mcp_sse_proxy.auth.provider import registration_covers
+
+    assert registration_covers(client_info, scope) is covered

@@ -28,6 +28,8 @@ def samples(setting: Setting) -> list[tuple[Any, str, Any]]:
             (f"http://127.0.0.1:{p}/sse", f"http://127.0.0.1:{p}/sse", f"http://127.0.0.1:{p}/sse")
             for p in (8001, 8002, 8003)
         ]
+    if setting.name.endswith("_url"):  # oauth_client_metadata_url: an https URL with a path
+        return [(f"https://h/{n}.json", f"https://h/{n}.json", f"https://h/{n}.json") for n in "abc"]
     if setting.choices:
         others = [c for c in setting.choices if c != setting.default]
         picks = [others[0], others[-1], others[0]] if len(others) < 3 else others[:3]
