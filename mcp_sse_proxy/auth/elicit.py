@@ -25,6 +25,7 @@ import anyio.from_thread
 import anyio.lowlevel
 
 from ..awaited import AwaitedReplies
+from ..errors import NoReply
 from ..protocol import messages as jsonrpc
 from ..protocol.ids import ProxyIds
 from ..protocol.messages import Kind, Message
@@ -129,12 +130,13 @@ class ClientPrompt:
     async def _ask(self, params: dict[str, Any], on_answer: Callable[[Action | None], None]) -> None:
         action: Action | None = None
         try:
-            with anyio.fail_after(self._answer_timeout):
-                reply = await self._replies.ask(self._send, "elicitation/create", params)
+            reply = await self._replies.ask(
+                self._send, "elicitation/create", params, timeout=self._answer_timeout, asker="sign-in"
+            )
             action = answer_of(reply)
             if action is None:
                 log.info("the client did not show the sign-in link: %s", _error_text(reply))
-        except TimeoutError:
+        except NoReply:
             log.info("the client did not answer the sign-in link within %g s", self._answer_timeout)
         on_answer(action)
 
