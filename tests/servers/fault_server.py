@@ -10,7 +10,8 @@ Control API (JSON over HTTP on the same port; never logged):
 - `POST /_control` with a JSON object of switches (see `Faults`) merges them into the current faults and returns
   them; `{"reset": true}` first restores the defaults and clears the request log.
 - `GET /_control/log` returns `{"requests": [...]}`: every request received (`seq`, `method`, `path`, `query`,
-  `headers` with lowercase names, `body` parsed as JSON when it is JSON, `status` answered).
+  `headers` with lowercase names, `body` parsed as JSON when it is JSON, `status` answered, `at` and `ended`:
+  the server's monotonic clock when the request arrived and when its answer ended).
 - `POST /_control/restart` drops all sessions and streams, as if the process restarted.
 - `POST /_control/send` with `{"message": {...}, "session": id?}` pushes a raw JSON-RPC message to the client:
   on the legacy SSE stream, or on the Streamable standalone GET stream (buffered until one is open).
@@ -495,6 +496,10 @@ class FaultServer:
             "headers": http.headers,
             "body": None,
             "status": None,
+            # The server's own clock (seconds, monotonic): when the request arrived and when its answer ended,
+            # so a test can assert how long the proxy waited between two requests without timing it itself.
+            "at": anyio.current_time(),
+            "ended": None,
         }
         self.requests.append(entry)
         self._bump()
@@ -502,6 +507,7 @@ class FaultServer:
             await self._route(http, entry)
         finally:
             entry["status"] = http.status
+            entry["ended"] = anyio.current_time()
             self._bump()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
