@@ -33,7 +33,10 @@ async def eventually(
 
 
 async def eventually_async(
-    predicate: Callable[[], Awaitable[T]], timeout: float = DEADLINE, interval: float = INTERVAL, what: str = ""
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float = DEADLINE,
+    interval: float = INTERVAL,
+    what: str = "",
 ) -> T:
     """Like `eventually` for a condition that must be awaited (a call to a peer)."""
     try:
