@@ -46,7 +46,7 @@ async def test_an_answer_waits_for_a_slow_stdout_reader(monkeypatch: pytest.Monk
         await h.send(req(1, "ping"))
         with anyio.fail_after(5):
             await blocked.wait()
-        await anyio.sleep(0.5)  # the reader stays slow for five times the grace
+        await anyio.sleep(0.5)  # the scenario, not synchronisation: the reader stays slow for 5x the grace
         release.set()
         with anyio.fail_after(5):
             await done.wait()

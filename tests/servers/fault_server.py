@@ -401,6 +401,15 @@ class FaultServer:
                 await self._changed.wait()
         return {"version": self._version}
 
+    async def wait_for_log(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float) -> None:
+        """For a server run in the test's own process: wait until `predicate(requests)` holds, woken by each
+        change to the log (no polling)."""
+        with anyio.fail_after(timeout):
+            while not predicate(self.requests):
+                if self._changed is None:
+                    self._changed = anyio.Event()
+                await self._changed.wait()
+
     # ---- control ---------------------------------------------------------------------------------------------
 
     def reset(self) -> None:
