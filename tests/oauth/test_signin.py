@@ -179,7 +179,7 @@ async def test_a_sign_in_finished_after_the_wait_is_used_by_the_next_request(oau
 async def _browser_opened(signin_env, count: int = 1) -> list[dict]:
     with anyio.fail_after(20):
         while len(opens := signin_env.browser_opens()) < count:
-            await anyio.sleep(0.05)  # the log is written by another process: nothing to wait on but time
+            await anyio.sleep(0.05)  # polling a log another process writes, with a deadline
     return opens
 
 
