@@ -25,7 +25,6 @@ https with a certificate), or in-process with `async with running_fault_server()
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
@@ -41,7 +40,7 @@ import anyio
 import anyio.abc
 from starlette.types import Message, Receive, Scope, Send
 
-from tests.servers.serving import bind_loopback, build_server, serve_forever
+from tests.servers.serving import bind_loopback, build_server, serve_forever, server_arguments
 
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_VERSION = HANDSHAKE_VERSIONS[-1]
@@ -1044,8 +1043,7 @@ async def _serve_socket(server: Any, sock: socket.socket) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.servers.fault_server", description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (announced as READY <port>)")
+    parser = server_arguments("tests.servers.fault_server", __doc__)
     parser.add_argument("--certfile", help="serve https with this PEM certificate")
     parser.add_argument("--keyfile", help="the private key of --certfile")
     args = parser.parse_args(argv)
