@@ -14,6 +14,7 @@ import pytest
 
 from tests.aggregate.harness import FAST, Client, Peer, aggregate, profile
 from tests.aggregate.peer import LONG_TOOL, SHARED_URI
+from tests.waiting import eventually_async
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -165,15 +166,15 @@ async def test_cancellation_reaches_only_the_owning_server(start_peer: Callable[
             await client.send(calls[alias])
         for alias in ("a", "b"):
             await client.wait_for(lambda m, alias=alias: m.get("params", {}).get("progressToken") == alias)
+
+        async def cancelled(alias: str) -> bool:
+            return json.loads(await client.text(f"{alias}__cancelled_calls")) == [alias]
+
         await client.notify("notifications/cancelled", {"requestId": "call-b", "reason": "test"})
-        with anyio.fail_after(10):
-            while json.loads(await client.text("b__cancelled_calls")) != ["b"]:
-                await anyio.sleep(0.1)
+        await eventually_async(lambda: cancelled("b"), interval=0.1, what="b's call cancelled")
         assert json.loads(await client.text("a__cancelled_calls")) == []
         await client.notify("notifications/cancelled", {"requestId": "call-a"})
-        with anyio.fail_after(10):
-            while json.loads(await client.text("a__cancelled_calls")) != ["a"]:
-                await anyio.sleep(0.1)
+        await eventually_async(lambda: cancelled("a"), interval=0.1, what="a's call cancelled")
     # The aggregate has stopped: a cancelled call was never answered, not even at shutdown.
     assert not [m for m in client.received if m.get("id") in ("call-a", "call-b")]
 

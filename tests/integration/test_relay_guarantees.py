@@ -17,6 +17,7 @@ from mcp_sse_proxy.protocol import messages as jsonrpc
 from mcp_sse_proxy.protocol.messages import Kind, Message
 from mcp_sse_proxy.tap import Direction
 from tests.integration.fake_upstream import quick_profile, run_relay
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -222,6 +223,4 @@ async def test_a_cancelled_or_timed_out_request_is_forgotten_upstream(
         await h.send(req("late", "tools/call", name="x", arguments={}))
         timed_out = await h.next(timeout=5)
         assert timed_out["id"] == "late" and "error" in timed_out
-        with anyio.fail_after(5):
-            while set(h.upstream.forgotten) != {"slow", "late"}:
-                await anyio.sleep(0.02)
+        await eventually(lambda: set(h.upstream.forgotten) == {"slow", "late"}, what="both calls forgotten")
