@@ -21,6 +21,9 @@ Control API (JSON over HTTP on the same port; never logged):
 
 Run it as `python -m tests.servers.fault_server [--port 0] [--certfile PEM --keyfile KEY]` (prints `READY <port>`;
 https with a certificate), or in-process with `async with running_fault_server() as (server, base_url): ...`.
+
+Why one module of about 1,000 lines: it is a test peer, not product code, and every fault switch cuts across
+both transports and the SSE encoder; split, each fault would be spread over three files a test author reads.
 """
 
 from __future__ import annotations
