@@ -86,7 +86,7 @@ async def _serve(
     else:
         from .aggregate.server import Aggregator, Settings
 
-        settings = Settings(grace=profile.aggregate_grace, page_size=profile.page_size or None)
+        settings = Settings.from_profile(profile)
         relay = Aggregator(config.profiles, to_client, os.environ, settings=settings, tap=tap)
     fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
     prompt = _client_prompt(config, to_client)

@@ -14,14 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol.messages import JsonId
+from ..protocol.messages import IdKey, JsonId, id_key
 
-IdKey = tuple[bool, object]
-
-
-def id_key(value: object) -> IdKey:
-    """Dictionary key that keeps 1 and "1" apart."""
-    return (isinstance(value, str), value)
+__all__ = ["IdKey", "Outbound", "Router", "id_key"]
 
 
 @dataclass(slots=True)

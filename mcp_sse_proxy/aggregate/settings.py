@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.model import AGGREGATE_GRACE, Profile
 from ..protocol import eras
 
 HANDSHAKE_VERSIONS = eras.HANDSHAKE_VERSIONS
@@ -38,7 +39,7 @@ class Settings:
 
     #: How long `initialize` / `server/discover` (and a first list request, for lazy profiles) waits for
     #: profiles to join.
-    grace: float = 2.0
+    grace: float = AGGREGATE_GRACE
     #: Seconds between health checks of a profile that is up: a fallback, as the relay reports a lost
     #: upstream itself when it can tell (a broken SSE stream, a session the server forgot).
     health_interval: float = 15.0
@@ -64,6 +65,11 @@ class Settings:
     #: each for `server_request_ttl` s at most; past either bound the server gets an error answer.
     max_server_requests: int = 256
     server_request_ttl: float = 600.0
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> Settings:
+        """What the (first) profile's aggregation options ask for; everything else keeps its default."""
+        return cls(grace=profile.aggregate_grace, page_size=profile.page_size or None)
 
 
 class RequestError(Exception):

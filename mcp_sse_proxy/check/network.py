@@ -17,20 +17,6 @@ from .report import CheckReport, now
 from .tls import handshake
 
 
-def _check_cleartext(profile: Profile, report: CheckReport) -> None:
-    """Before anything is sent: a warning (or, if so configured, a failure) when headers, OAuth tokens
-    or forwarded values would cross the network in clear (plain http:// to a host that is not loopback)."""
-    from ..config.safety import cleartext_credentials
-
-    cleartext = cleartext_credentials(profile, os.environ)
-    if cleartext is None:
-        return
-    hint = "use the server's https:// URL"
-    if profile.cleartext_credentials == "error":
-        report.fail("url", f"{cleartext}; refused", hint)
-    report.record("url", "warning", cleartext, hint=hint)
-
-
 async def reach(profile: Profile, report: CheckReport) -> None:
     """Resolve, connect and (for https without a proxy) shake hands; each step recorded, the first failure raises."""
     parts = urlsplit(profile.url)

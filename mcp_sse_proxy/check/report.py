@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ..config.model import Profile
+from ..config.secrets import header_secrets
 from ..protocol.urls import display
 from ..redaction import MIN_SECRET_LENGTH, Redactor
 
@@ -123,12 +124,7 @@ def crashed_report(profile: Profile, exc: Exception) -> dict[str, Any]:
 
 def profile_secrets(profile: Profile) -> set[str]:
     """Values of a profile that must never be shown: header values, their credentials, the URL's password."""
-    found: set[str] = set()
-    for value in profile.headers.values():
-        found.add(value)
-        _scheme, _, credential = value.partition(" ")
-        if credential.strip():
-            found.add(credential.strip())
+    found = header_secrets(profile.headers.values())
     try:
         password = urlsplit(profile.url).password
     except ValueError:

@@ -1,7 +1,8 @@
 """Configuration: YAML profiles, `ST_PROXY_*` environment and flags → one validated `AppConfig`.
 
 `load_config` is a pure function of its inputs (flag values, an environment mapping, file texts); the
-I/O wrappers `find_config_files`, `read_documents` and `load_config_from_system` find and read the files.
+I/O wrappers `find_config_files`, `read_documents` and `load_config_from_system` (in `files`, re-exported
+here) find and read the files; `secrets` says which values the redaction step masks.
 Nothing here runs at import time, and YAML and jsonschema are imported only when a load needs them.
 """
 
@@ -15,6 +16,13 @@ from typing import Any
 
 from mcp_sse_proxy.config import safety
 from mcp_sse_proxy.config.errors import ConfigError
+from mcp_sse_proxy.config.files import (
+    find_config_files,
+    load_config_from_system,
+    read_documents,
+    searched_places,
+    selected_config_paths,
+)
 from mcp_sse_proxy.config.merge import (
     coerce_layer,
     defaults_layer,
@@ -28,6 +36,7 @@ from mcp_sse_proxy.config.merge import (
 )
 from mcp_sse_proxy.config.model import LOG_KEYS, AppConfig, LogSettings, Profile
 from mcp_sse_proxy.config.schema import ValidationMemo, settings, validate
+from mcp_sse_proxy.config.secrets import config_secrets
 from mcp_sse_proxy.config.sources import (
     Document,
     FlagValue,
@@ -41,7 +50,6 @@ from mcp_sse_proxy.config.sources import (
 )
 
 ANONYMOUS_PROFILE = "default"
-APP_NAME = "mcp-sse-proxy"
 
 __all__ = [
     "ANONYMOUS_PROFILE",
@@ -149,7 +157,7 @@ def load_config(
     return AppConfig(
         profiles=tuple(profiles),
         logging=_log_settings(*logging_values),
-        secrets=_secrets(profiles, environ),
+        secrets=config_secrets(profiles, environ),
     )
 
 
@@ -301,105 +309,3 @@ def _log_settings(values: Mapping[str, Any], sources: Mapping[str, str]) -> LogS
         trace_max_payload=values["trace_max_payload"],
         sources={key: sources[key] for key in LOG_KEYS},
     )
-
-
-def _secrets(profiles: Iterable[Profile], environ: Mapping[str, str]) -> frozenset[str]:
-    """Header values (and the credential part after an auth scheme), forwarded env values, URL userinfo and
-    query values."""
-    found: set[str] = set()
-    for profile in profiles:
-        for value in profile.headers.values():
-            found.add(value)
-            scheme, _, credential = value.partition(" ")
-            if credential.strip() and scheme.isalpha():
-                found.add(credential.strip())
-        for env_name, env_value in environ.items():
-            if any(env_name.startswith(prefix) for prefix in profile.env_prefixes):
-                found.add(env_value)
-        if profile.oauth_client_secret:
-            found.add(profile.oauth_client_secret)
-        found.update(url_secrets(profile.url))
-    return frozenset(secret for secret in found if secret)
-
-
-def url_secrets(url: str) -> set[str]:
-    """The parts of a URL that may hold a token: user name, password and every query value."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    try:
-        parts = urlsplit(url)
-        found = {parts.username or "", parts.password or ""}
-    except ValueError:
-        return set()
-    found.update(value for _, value in parse_qsl(parts.query, keep_blank_values=False))
-    found.update(raw.partition("=")[2] for raw in parts.query.split("&"))  # as written, before decoding
-    return {value for value in found if value}
-
-
-# --- I/O: finding and reading files ------------------------------------------------------------------------
-
-
-def selected_config_paths(flags: Sequence[FlagValue], environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Files named by `--config` (in order), then by `ST_PROXY_CONFIG`. Pure."""
-    _, _, flag_paths, _ = read_flags(flags)
-    env_paths = read_environment({k: v for k, v in environ.items() if k == "ST_PROXY_CONFIG"}).config_paths
-    return (*flag_paths, *env_paths)
-
-
-def user_config_dir() -> Path:
-    """`$XDG_CONFIG_HOME/mcp-sse-proxy` on Linux, the platform's equivalent elsewhere."""
-    from platformdirs import user_config_path
-
-    return user_config_path(APP_NAME, appauthor=False)
-
-
-def find_config_files(flags: Sequence[FlagValue], environ: Mapping[str, str]) -> list[Path]:
-    """The search order: `--config` files, `ST_PROXY_CONFIG` files, then `*.yaml`/`*.yml` in the user
-    config directory (sorted by name). Named files must exist; the directory may not."""
-    named = [Path(expand_home(p, environ)) for p in selected_config_paths(flags, environ)]
-    directory = user_config_dir()
-    found = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
-    seen: set[Path] = set()
-    ordered = []
-    for path in [*named, *found]:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            ordered.append(path)
-    return ordered
-
-
-def searched_places(flags: Sequence[FlagValue], environ: Mapping[str, str]) -> str:
-    """Where `find_config_files` looks, in words: the named files, then the user config directory."""
-    named = [expand_home(p, environ) for p in selected_config_paths(flags, environ)]
-    places = [*named, f"*.yaml or *.yml in {user_config_dir()}"]
-    return ", ".join(places[:-1]) + f" and {places[-1]}" if len(places) > 1 else places[0]
-
-
-def read_documents(paths: Iterable[Path]) -> list[Document]:
-    """Read each file; an unreadable one raises ConfigError naming it."""
-    documents = []
-    problems = []
-    for path in paths:
-        try:
-            documents.append(Document(str(path), path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(f"{path}: cannot read configuration file: {reason}")
-    if problems:
-        raise ConfigError(problems)
-    return documents
-
-
-def load_config_from_system(flags: Sequence[FlagValue], environ: Mapping[str, str]) -> AppConfig:
-    """`load_config` with the files found on disk and header files read from disk."""
-    from mcp_sse_proxy.config.memo import FileValidationMemo
-
-    documents = read_documents(find_config_files(flags, environ))
-    memo = FileValidationMemo.default()
-    searched = searched_places(flags, environ)
-    return load_config(flags, environ, documents, read_text=_read_text, memo=memo, searched=searched)
-
-
-def _read_text(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8")

@@ -17,6 +17,8 @@ AuthMode = Literal["auto", "oauth", "none"]
 TokenStoreName = Literal["auto", "keyring", "file"]
 
 MIB = 1024 * 1024
+#: How long an aggregate's initialize waits for its profiles to join (the default of `aggregate_grace`).
+AGGREGATE_GRACE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,7 @@ class Profile:
     lazy: bool = False
     max_name_length: int = 64
     #: Aggregation (several profiles): how long initialize waits for profiles, and merged-list page size.
-    aggregate_grace: float = 2.0
+    aggregate_grace: float = AGGREGATE_GRACE
     page_size: int = 0
     #: The file the headers above were partly read from (already applied to `headers`); for --print-config.
     header_file: Path | None = None

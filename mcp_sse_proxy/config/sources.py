@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,31 +226,43 @@ def parse_header_line(line: str) -> tuple[str, str]:
 
 def parse_header_file(path: str, text: str) -> tuple[dict[str, Sourced], list[str]]:
     """A header file: one ``Name: value`` per line; blank lines and lines starting with ``#`` are skipped."""
-    headers: dict[str, Sourced] = {}
-    problems = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            name, value = parse_header_line(line)
-        except ValueError as exc:
-            problems.append(f"{path}:{number}: header line: {exc}")
-            continue
-        headers[name] = Sourced(value, f"header-file {path}:{number}")
+    problems: list[str] = []
+    headers = _parse_headers(
+        text.splitlines(),
+        lambda number: f"header-file {path}:{number}",
+        lambda number, exc: f"{path}:{number}: header line: {exc}",
+        problems,
+        comments=True,
+    )
     return headers, problems
 
 
 def _header_entries(lines: Iterable[str], source: str, problems: list[str]) -> dict[str, Sourced]:
+    return _parse_headers(
+        lines, lambda number: source, lambda number, exc: f"headers (from {source}): {exc}", problems
+    )
+
+
+def _parse_headers(
+    lines: Iterable[str],
+    source_of: Callable[[int], str],
+    problem_of: Callable[[int, ValueError], str],
+    problems: list[str],
+    *,
+    comments: bool = False,
+) -> dict[str, Sourced]:
+    """``Name: value`` lines (numbered from 1) → headers, each with its source; a bad line adds a problem.
+    Blank lines are skipped, and with `comments` lines starting with ``#`` too."""
     headers: dict[str, Sourced] = {}
-    for line in lines:
-        if not line.strip():
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or (comments and line.lstrip().startswith("#")):
             continue
         try:
             name, value = parse_header_line(line)
         except ValueError as exc:
-            problems.append(f"headers (from {source}): {exc}")
+            problems.append(problem_of(number, exc))
             continue
-        headers[name] = Sourced(value, source)
+        headers[name] = Sourced(value, source_of(number))
     return headers
 
 

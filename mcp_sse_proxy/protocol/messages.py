@@ -12,6 +12,14 @@ from enum import Enum
 from typing import Any
 
 JsonId = str | int
+#: A dictionary key for a JSON-RPC id or progress token that keeps 1 and "1" apart (they are different ids).
+IdKey = tuple[bool, object]
+
+
+def id_key(value: object) -> IdKey:
+    """Dictionary key that keeps 1 and "1" apart."""
+    return (isinstance(value, str), value)
+
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

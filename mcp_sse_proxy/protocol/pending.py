@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .messages import JsonId
+from .messages import IdKey, JsonId, id_key
 
 
 @dataclass(slots=True)
@@ -44,12 +44,8 @@ class PendingTable:
     def __init__(self, request_timeout: float, queue_timeout: float) -> None:
         self.request_timeout = request_timeout
         self.queue_timeout = queue_timeout
-        self._by_id: dict[tuple[bool, JsonId], Pending] = {}
-        self._by_token: dict[tuple[bool, object], Pending] = {}
-
-    @staticmethod
-    def _key(msg_id: JsonId) -> tuple[bool, JsonId]:
-        return (isinstance(msg_id, str), msg_id)
+        self._by_id: dict[IdKey, Pending] = {}
+        self._by_token: dict[IdKey, Pending] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -58,7 +54,7 @@ class PendingTable:
         return iter(list(self._by_id.values()))
 
     def __contains__(self, msg_id: JsonId) -> bool:
-        return self._key(msg_id) in self._by_id
+        return id_key(msg_id) in self._by_id
 
     def add(self, msg_id: JsonId, method: str, now: float, progress_token: object | None = None) -> Pending:
         entry = Pending(
@@ -68,18 +64,18 @@ class PendingTable:
             queue_deadline=now + self.queue_timeout,
             progress_token=progress_token,
         )
-        self._by_id[self._key(msg_id)] = entry
+        self._by_id[id_key(msg_id)] = entry
         if isinstance(progress_token, (str, int)) and not isinstance(progress_token, bool):
-            self._by_token[(isinstance(progress_token, str), progress_token)] = entry
+            self._by_token[id_key(progress_token)] = entry
         return entry
 
     def get(self, msg_id: JsonId) -> Pending | None:
-        return self._by_id.get(self._key(msg_id))
+        return self._by_id.get(id_key(msg_id))
 
     def pop(self, msg_id: JsonId) -> Pending | None:
-        entry = self._by_id.pop(self._key(msg_id), None)
+        entry = self._by_id.pop(id_key(msg_id), None)
         if entry is not None and isinstance(entry.progress_token, (str, int)):
-            key = (isinstance(entry.progress_token, str), entry.progress_token)
+            key = id_key(entry.progress_token)
             if self._by_token.get(key) is entry:
                 del self._by_token[key]
         return entry
@@ -88,7 +84,7 @@ class PendingTable:
         """A progress notification for `token` resets its request's deadline; False if unknown."""
         if not isinstance(token, (str, int)) or isinstance(token, bool):
             return False
-        entry = self._by_token.get((isinstance(token, str), token))
+        entry = self._by_token.get(id_key(token))
         if entry is None:
             return False
         entry.deadline = now + self.request_timeout

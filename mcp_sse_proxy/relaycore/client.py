@@ -7,10 +7,10 @@ from typing import Any
 
 from ..protocol import messages as jsonrpc
 from ..protocol.envforward import inject_env
-from ..protocol.messages import InvalidMessage, Kind, Message
+from ..protocol.messages import InvalidMessage, Kind, Message, id_key
 from ..protocol.pending import Pending
 from .actions import Action, CloseStream, Forget, Wake, Write
-from .state import IN_USE, LASTING, CoreState, _key, log
+from .state import IN_USE, LASTING, CoreState, log
 
 
 class ClientSide(CoreState):
@@ -56,7 +56,7 @@ class ClientSide(CoreState):
                     actions.append(Write(error, answer=True))
                     return None
             if message.method == "tools/list" and self._filter.active:
-                self._tool_lists.add(_key(message.id))
+                self._tool_lists.add(id_key(message.id))
             if message.method == "tools/call" and self._forwarded_env:
                 changed = inject_env(message.body, self._forwarded_env)
                 if changed is not None:

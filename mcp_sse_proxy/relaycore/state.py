@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..protocol import eras
 from ..protocol import messages as jsonrpc
 from ..protocol.ids import ProxyIds
-from ..protocol.messages import JsonId, Kind, Message
+from ..protocol.messages import JsonId, Kind, Message, id_key
 from ..protocol.pending import Pending, PendingTable
 from ..protocol.session import SessionMemory
 from ..protocol.tool_filter import ToolFilter
@@ -202,7 +202,7 @@ class CoreState:
     def _end(self, request_id: JsonId) -> None:
         """Forget a client request once it is answered (or about to be)."""
         entry = self.pending.pop(request_id)
-        self._tool_lists.discard(_key(request_id))
+        self._tool_lists.discard(id_key(request_id))
         if entry is not None and entry.alias is not None:
             self.aliases.pop(entry.alias, None)
 
@@ -222,8 +222,3 @@ class CoreState:
 
 def _has_requests(message: Message) -> bool:
     return any(isinstance(i, dict) and "method" in i and i.get("id") is not None for i in message.body)
-
-
-def _key(msg_id: JsonId) -> tuple[bool, JsonId]:
-    """1 and "1" are different ids."""
-    return (isinstance(msg_id, str), msg_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..protocol import messages as jsonrpc
-from ..protocol.messages import InvalidMessage, Kind, Message
+from ..protocol.messages import InvalidMessage, Kind, Message, id_key
 from .actions import Action, Resolve, Send, Write
 from .events import Failure
-from .state import IDEMPOTENT, MAX_BUSY_RETRIES, MAX_RETRY_AFTER, CoreState, _key, log
+from .state import IDEMPOTENT, MAX_BUSY_RETRIES, MAX_RETRY_AFTER, CoreState, log
 
 
 class UpstreamSide(CoreState):
@@ -54,7 +54,7 @@ class UpstreamSide(CoreState):
                 return
             if entry.method == "initialize":
                 self.memory.observe_initialize_result(message)
-            if _key(msg_id) in self._tool_lists:
+            if id_key(msg_id) in self._tool_lists:
                 filtered = self._filter.filter_list(message.body)
                 if filtered is not None:
                     message = jsonrpc.from_obj(filtered)

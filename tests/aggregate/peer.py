@@ -8,7 +8,6 @@ paginate (cursor = offset).
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 
-from tests.servers.serving import serve_forever
+from tests.servers.serving import serve_forever, server_arguments
 
 LONG_TOOL = "tool_with_a_name_of_exactly_sixty_characters_for_aggregation"
 assert len(LONG_TOOL) == 60
@@ -179,9 +178,8 @@ def build_app(transport: str, name: str, page_size: int | None, extra_tools: int
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.aggregate.peer")
+    parser = server_arguments("tests.aggregate.peer", __doc__)
     parser.add_argument("--transport", choices=("sse", "streamable"), default="streamable")
-    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="peer")
     parser.add_argument("--page-size", type=int, default=None)
     parser.add_argument("--extra-tools", type=int, default=0)

@@ -55,8 +55,9 @@ async def test_a_profile_down_at_start_joins_when_it_comes_up(start_peer: Callab
     b = Peer("tests.aggregate.peer", ("--name", "beta"), "sse", port=port)
     started = anyio.current_time()
     try:
-        async with aggregate([profile("a", a.url), profile("b", b.url)]) as client:
-            assert anyio.current_time() - started < 5
+        # b's queue timeout is long: an aggregate that waited for it would take 30 s, not its 2 s grace.
+        async with aggregate([profile("a", a.url), profile("b", b.url, queue_timeout=30.0)]) as client:
+            assert anyio.current_time() - started < 20
             assert client.received[0]["result"]["instructions"] == "[a]\npeer alpha instructions"
             names = await client.tool_names()
             assert names and all(name.startswith("a__") for name in names)
@@ -97,7 +98,8 @@ async def test_a_profile_killed_and_restarted(
     failures: list[object] = []
     calls = 0
     figures: dict[str, float] = {}
-    async with aggregate([profile("a", a.url), profile("b", b.url)], settings) as client:
+    # b's queue timeout is long, so that a call answered by the aggregate's call wait (1.5 s) is told apart.
+    async with aggregate([profile("a", a.url), profile("b", b.url, queue_timeout=30.0)], settings) as client:
         assert "b__echo" in await client.tool_names()
 
         twenty_calls = anyio.Event()
@@ -111,7 +113,7 @@ async def test_a_profile_killed_and_restarted(
                 calls += 1
                 if calls >= 20:
                     twenty_calls.set()
-                await anyio.sleep(0.02)  # pacing the calls, not waiting for anything
+                await anyio.sleep(0.02)  # the scenario: pacing a steady load, not waiting for anything
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(keep_calling_a)
@@ -142,12 +144,12 @@ async def test_a_profile_killed_and_restarted(
     for key, value in figures.items():
         record_property(f"{transport}_{key}_s", round(value, 3))
     print(f"\nrecovery figures ({transport}): " + ", ".join(f"{k} {v:.3f} s" for k, v in figures.items()))
-    # Relay report (SSE): seen long before the 60 s health check could; health fallback: one interval more.
-    # The figures themselves are recorded above (record_property), not asserted to the tenth of a second.
-    vanish_bound = health_interval + 1.0 if transport == "streamable" else 10.0
-    assert figures["vanish"] < vanish_bound
-    assert figures["down_call"] < settings.call_wait + 0.5
-    assert figures["return"] < 3.0
+    # The figures are recorded above (record_property); the bounds only tell the mechanisms apart, with room for
+    # a loaded machine. Vanish: SSE by the relay's report, long before the 60 s health check could (Streamable
+    # HTTP has only the health check, so its vanishing at all shows it). The down call: the aggregate's call
+    # wait, not b's 30 s queue timeout. The return is bounded by `wait_tools`.
+    assert figures["vanish"] < 30
+    assert figures["down_call"] < 20
 
 
 @pytest.mark.parametrize("transport", ["sse", "streamable"])
@@ -162,20 +164,22 @@ async def test_a_call_right_after_a_restart_is_served(
     """
     a = start_peer("alpha", "streamable")
     b = start_peer("beta", transport)
-    patient = profile("b", b.url, reconnect_initial_backoff=8.0, reconnect_max_backoff=30.0)
+    patient = profile("b", b.url, reconnect_initial_backoff=30.0, reconnect_max_backoff=60.0)
     health = 60.0 if transport == "sse" else 0.5
-    settings = replace(FAST, health_interval=health, retry_initial=16.0, retry_max=30.0, call_wait=2.0)
+    settings = replace(FAST, health_interval=health, retry_initial=60.0, retry_max=60.0, call_wait=2.0)
     async with aggregate([profile("a", a.url), patient], settings) as client:
         assert "b__echo" in await client.tool_names()
         b.stop()
         await wait_tools(client, lambda names: "b__echo" not in names)
-        await anyio.sleep(0.3)  # the first (immediate) attempts fail: now every backoff is long
+        # The scenario, not synchronisation: the first (immediate) attempts fail, so every backoff is long now.
+        # (Were they still under way, the server would be back sooner: nothing asserted could fail by it.)
+        await anyio.sleep(0.3)
         b.start()
         asked = anyio.current_time()
         assert await client.text("b__echo", {"text": "now"}) == "beta:now"
-        # Served by the call's own reconnection, not after the relay's (8 s) or the supervisor's backoff.
-        assert anyio.current_time() - asked < patient.reconnect_initial_backoff
-        await wait_tools(client, lambda names: "b__echo" in names, timeout=5)
+        # Served by the call's own reconnection, not after the relay's (30 s) or the supervisor's (60 s) backoff.
+        assert anyio.current_time() - asked < 20
+        await wait_tools(client, lambda names: "b__echo" in names, timeout=20)
 
 
 async def test_a_hung_profile_does_not_delay_the_others(start_peer: Callable[..., Peer]) -> None:
@@ -184,11 +188,11 @@ async def test_a_hung_profile_does_not_delay_the_others(start_peer: Callable[...
         hung = profile("b", f"http://127.0.0.1:{port}/mcp", connect_timeout=30.0, read_timeout=30.0)
         started = anyio.current_time()
         async with aggregate([profile("a", a.url), hung]) as client:
-            assert anyio.current_time() - started < 4  # the 2 s grace, not the slowest server
+            assert anyio.current_time() - started < 20  # the 2 s grace, not the hung server's 30 s
             names = await client.tool_names()
             assert names and all(name.startswith("a__") for name in names)
             assert await client.text("a__echo", {"text": "x"}) == "alpha:x"
-            assert anyio.current_time() - started < 8
+            assert anyio.current_time() - started < 25
 
 
 async def test_a_lazy_profile_connects_on_first_use(start_peer: Callable[..., Peer]) -> None:

@@ -52,9 +52,8 @@ async def two_modern(start_peer: Callable[..., Peer]) -> AsyncIterator[Client]:
 
 async def test_discover_is_the_aggregates_own(start_peer: Callable[..., Peer]) -> None:
     async with two_modern(start_peer) as client:
-        started = anyio.current_time()
+        # Both members are up: answered at once (the client's own wait bounds it; how soon is a benchmark's).
         result = await client.result("server/discover", modern())
-        assert anyio.current_time() - started < 3  # the grace, not a timeout
         assert result["resultType"] == "complete"
         assert result["supportedVersions"][0] == MODERN
         assert set(eras.HANDSHAKE_VERSIONS) <= set(result["supportedVersions"])

@@ -7,15 +7,13 @@ once it serves, and serves until terminated.
 
 from __future__ import annotations
 
-import argparse
-
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.servers.serving import serve_forever
+from tests.servers.serving import serve_forever, server_arguments
 
 KINDS = ("sse", "streamable", "stateless", "unauthorized")
 SERVER_NAME = "doctor-peer"
@@ -64,11 +62,10 @@ def build_app(kind: str) -> Starlette:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = server_arguments("tests.doctor.peers", __doc__)
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
-    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     serve_forever(build_app(args.kind), args.port, certfile=args.certfile, keyfile=args.keyfile)
 

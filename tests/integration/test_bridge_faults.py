@@ -21,7 +21,7 @@ VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
 CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
 #: Far below the 600 s request timeout the hang used to wait for, far above a loaded machine's jitter.
-PROMPT = 10.0
+PROMPT = 20.0  # "at once" here means long before the 30 s or 60 s a call would take, with room for load
 
 
 def modern_request(msg_id: int | str, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

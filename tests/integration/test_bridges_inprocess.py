@@ -73,12 +73,13 @@ async def bridged(**profile: Any) -> AsyncIterator[tuple[ModernToHandshake, Clie
 
 
 async def wait_for_call(server: FaultServer, tool: str) -> None:
-    with anyio.fail_after(WAIT):
-        while not any(
+    await server.wait_for_log(
+        lambda requests: any(
             isinstance(e["body"], dict) and (e["body"].get("params") or {}).get("name") == tool
-            for e in server.requests
-        ):
-            await anyio.sleep(0.02)  # the in-process server's log has no event to wait on
+            for e in requests
+        ),
+        WAIT,
+    )
 
 
 async def test_forgotten_call_does_not_take_the_next_sampling() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import socket
 import tempfile
-import time
 from typing import Any
 
 import anyio
@@ -140,21 +139,17 @@ async def test_forced_streamable_http_does_not_fall_back(
     sdk_sse_server: RunningServer, raw_proxy: Any
 ) -> None:
     async with raw_proxy(sdk_sse_server.url, "--transport", "streamable-http") as proxy:
-        started = time.monotonic()
         await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
-        answer = await proxy.read_message(timeout=10)
+        answer = await proxy.read_message(timeout=20)
         assert answer["id"] == 1 and "error" in answer
-        assert time.monotonic() - started < 5
         assert "using sse" not in proxy.stderr_text()
 
 
 async def test_forced_sse_does_not_fall_back(sdk_streamable_server: RunningServer, raw_proxy: Any) -> None:
     async with raw_proxy(sdk_streamable_server.url, "--transport", "sse") as proxy:
-        started = time.monotonic()
         await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
-        answer = await proxy.read_message(timeout=10)
+        answer = await proxy.read_message(timeout=20)
         assert answer["id"] == 1 and "error" in answer
-        assert time.monotonic() - started < 5
         assert "using streamable-http" not in proxy.stderr_text()
 
 

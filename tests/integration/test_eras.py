@@ -54,7 +54,9 @@ CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
 LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel"
 SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
 SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId"
-DISCOVER_BUDGET = 5.0  # the SDK client gives up after 10 s; "well under" that
+#: The SDK client gives up on server/discover after 10 s: being answered before that is the behaviour tested.
+#: (How soon is a figure for benchmarks/, not an assertion on a loaded machine.)
+DISCOVER_BUDGET = 10.0
 READ_TIMEOUT = 30.0
 TEN_MB = 10 * 1024 * 1024
 CONCURRENT_CALLS = 50

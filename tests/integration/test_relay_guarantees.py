@@ -18,6 +18,7 @@ from mcp_sse_proxy.protocol.messages import Kind, Message
 from mcp_sse_proxy.relaydriver import sender as sender_module
 from mcp_sse_proxy.tap import Direction
 from tests.integration.fake_upstream import echo_answer, quick_profile, run_relay
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -47,7 +48,7 @@ async def test_an_answer_waits_for_a_slow_stdout_reader(monkeypatch: pytest.Monk
         await h.send(req(1, "ping"))
         with anyio.fail_after(5):
             await blocked.wait()
-        await anyio.sleep(0.5)  # the reader stays slow for five times the grace
+        await anyio.sleep(0.5)  # the scenario, not synchronisation: the reader stays slow for 5x the grace
         release.set()
         with anyio.fail_after(5):
             await done.wait()
@@ -223,9 +224,7 @@ async def test_a_cancelled_or_timed_out_request_is_forgotten_upstream(
         await h.send(req("late", "tools/call", name="x", arguments={}))
         timed_out = await h.next(timeout=5)
         assert timed_out["id"] == "late" and "error" in timed_out
-        with anyio.fail_after(5):
-            while set(h.upstream.forgotten) != {"slow", "late"}:
-                await anyio.sleep(0.02)
+        await eventually(lambda: set(h.upstream.forgotten) == {"slow", "late"}, what="both calls forgotten")
 
 
 async def test_a_replayed_initialize_never_answered_fails_the_attempt_with_a_clear_error(

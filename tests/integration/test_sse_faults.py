@@ -203,11 +203,9 @@ async def test_invalid_json_event_is_skipped(fault_server: FaultControl, raw_pro
 async def test_stream_cut_mid_event(fault_server: FaultControl, proxy_session: Any) -> None:
     async with proxy_session(fault_server.sse_url, *SSE) as session:
         await fault_server.configure(cut_mid_event={"count": 1})
-        began = time.monotonic()
-        # The answer was on the stream that broke: the client gets an error, quickly, not silence.
-        with pytest.raises(MCPError) as caught:
+        # The answer was on the stream that broke: the client gets an error, not silence.
+        with anyio.fail_after(20), pytest.raises(MCPError) as caught:
             await session.call_tool("echo", {"text": "cut"})
-        assert time.monotonic() - began < 5
         assert "lost" in caught.value.error.message
         # The proxy reconnects and replays the handshake by itself; the session goes on.
         assert text_of(await session.call_tool("echo", {"text": "whole"})) == "whole"
@@ -226,10 +224,8 @@ async def test_cross_origin_endpoint_is_refused(
 ) -> None:
     await fault_server.configure(endpoint="cross_origin")
     async with raw_proxy(fault_server.sse_url, "--transport", transport) as proxy:
-        began = time.monotonic()
         await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
-        answer = await proxy.read_message(timeout=8)
-        assert time.monotonic() - began < 8
+        answer = await proxy.read_message(timeout=20)
         assert answer["id"] == 1 and answer["error"]["code"] == -32603
         assert "origin" in answer["error"]["message"]
         # Asking again is answered again: no hang, no silent drop.
@@ -279,10 +275,8 @@ async def test_post_error_status_becomes_a_json_rpc_error(
 ) -> None:
     async with proxy_session(fault_server.sse_url, *SSE) as session:
         await fault_server.configure(http_error={"status": status, "rpc_method": "tools/call"})
-        began = time.monotonic()
-        with pytest.raises(MCPError) as caught:
+        with anyio.fail_after(20), pytest.raises(MCPError) as caught:
             await session.call_tool("echo", {"text": "refused"})
-        assert time.monotonic() - began < 5
         assert str(status) in caught.value.error.message
         # A tools/call changes things on the server: it is not re-sent behind the client's back.
         assert [e["status"] for e in await fault_server.rpc_requests("tools/call")] == [status]
@@ -319,15 +313,15 @@ async def test_persistent_post_404_is_answered_naming_it(
         await fault_server.configure(http_error={"status": 404, "rpc_method": "tools/call", "count": -1})
         began = time.monotonic()
         try:
-            await session.call_tool("echo", {"text": "always"}, read_timeout_seconds=10)
+            await session.call_tool("echo", {"text": "always"}, read_timeout_seconds=30)
         except MCPError as exc:
+            # The proxy's own answer names the 404; the client's timeout would not.
             message = exc.error.message
         elapsed = time.monotonic() - began
         sessions_opened = len([e for e in await fault_server.requests() if e["method"] == "GET"])
         await fault_server.configure(http_error=None)
         recovered = text_of(await session.call_tool("echo", {"text": "recovered"}))
-    assert elapsed < 8, f"no answer from the proxy within 8 s (client saw {message!r})"
-    assert "404" in message
+    assert "404" in message, f"no answer from the proxy (client saw {message!r} after {elapsed:.1f} s)"
     # And it did not hammer the server with new sessions meanwhile.
     assert sessions_opened <= 4, f"{sessions_opened} SSE sessions opened in {elapsed:.1f} s"
     assert recovered == "recovered"
@@ -379,9 +373,9 @@ async def test_request_timeout_answers_and_cancels_upstream(
         await handshake(proxy)
         began = time.monotonic()
         await proxy.send(call("stuck", "slow", seconds=20, steps=1))
-        answer = await read_answer(proxy, "stuck", timeout=8)
+        answer = await read_answer(proxy, "stuck", timeout=15)
         elapsed = time.monotonic() - began
-        assert 1.5 < elapsed < 5
+        assert 1.5 < elapsed < 15  # the timeout's answer, not the call's (20 s)
         assert answer["error"]["code"] == -32603 and "2 s" in answer["error"]["message"]
         # The server is told to stop working on it, under the client's id.
         await fault_server.wait_for_request(
@@ -495,7 +489,7 @@ async def test_session_drop_fails_in_flight_calls_then_replays(
             await fault_server.wait_for_request(lambda e: (e["body"] or {}).get("method") == "tools/call")
             began = time.monotonic()
             await fault_server.restart()
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < 15  # answered, long before the call's 20 s
         assert len(outcome) == 1 and isinstance(outcome[0], MCPError)
         assert "lost" in outcome[0].error.message
         assert text_of(await session.call_tool("echo", {"text": "new session"})) == "new session"
@@ -542,15 +536,15 @@ async def test_server_restart_request_during_outage_is_answered(proxy_session: A
             async with anyio.create_task_group() as tg:
                 sent = time.monotonic()
                 tg.start_soon(during_outage)
+                # The scenario, not synchronisation: the server stays down a while with the request sent.
                 await anyio.sleep(1.5)
                 async with fault_server_on(port) as second:
                     with anyio.fail_after(15):
                         await answered_event.wait()
                     answered = time.monotonic() - sent
-                    # Up within 1.5 s, well inside the 10 s queue timeout: the request succeeds.
-                    assert not isinstance(results[0], MCPError), results[0]
+                    # Up again inside the 10 s queue timeout: the request succeeds (the timeout would be an error).
+                    assert not isinstance(results[0], MCPError), f"{results[0]} after {answered:.1f} s"
                     assert text_of(results[0]) == "during"
-                    assert answered < 10
                     assert text_of(await session.call_tool("echo", {"text": "after"})) == "after"
                     log = await second.rpc_requests()
     bodies = [entry["body"] for entry in log]
@@ -573,8 +567,8 @@ async def test_outage_longer_than_the_queue_timeout(proxy_session: Any) -> None:
             with pytest.raises(MCPError) as caught:
                 await session.call_tool("echo", {"text": "nobody home"}, read_timeout_seconds=15)
             waited = time.monotonic() - began
-            assert 1.5 < waited < 5, waited
-            assert "2 s" in caught.value.error.message
+            assert waited > 1.5, waited
+            assert "2 s" in caught.value.error.message  # the queue timeout's answer, not the client's 15 s
             # The proxy kept trying: once the server is back, the session works again.
             async with fault_server_on(port) as second:
                 with anyio.fail_after(15):
@@ -585,7 +579,7 @@ async def test_outage_longer_than_the_queue_timeout(proxy_session: Any) -> None:
                             )
                             break
                         except MCPError:
-                            await anyio.sleep(0.2)
+                            await anyio.sleep(0.2)  # bounded polling of the condition "served again"
                 assert text_of(result) == "back"
                 assert (await second.rpc_requests())[0]["body"]["method"] == "initialize"
 
@@ -596,17 +590,22 @@ async def test_outage_longer_than_the_queue_timeout(proxy_session: Any) -> None:
 async def test_keepalive_pings_go_upstream_only(fault_server: FaultControl, raw_proxy: Any) -> None:
     async with raw_proxy(fault_server.sse_url, *SSE, "--ping-interval", "1") as proxy:
         await handshake(proxy)
-        # Nothing for the client while the proxy keeps the upstream alive.
-        with pytest.raises(TimeoutError):
-            unexpected = await proxy.read_message(timeout=3.5)
-            raise AssertionError(f"the client saw {unexpected}")
-        pings = [e["body"] for e in await fault_server.rpc_requests("ping")]
-        assert len(pings) >= 2
+        entries = await fault_server.wait_for_log(
+            lambda log: (
+                len([e for e in log if isinstance(e["body"], dict) and e["body"].get("method") == "ping"])
+                >= 2
+            ),
+            timeout=20,
+        )
+        pings = [
+            e["body"] for e in entries if isinstance(e["body"], dict) and e["body"].get("method") == "ping"
+        ]
         assert all(isinstance(p["id"], str) and p["id"] != "init" for p in pings)
         assert len({p["id"] for p in pings}) == len(pings)
-        # The client's own ping is forwarded and answered under its own id.
+        # The client's own ping is forwarded and answered under its own id, and is the first thing the client
+        # reads: nothing reached it while the proxy kept the upstream alive.
         await proxy.send(rpc("ping", 77))
-        assert await read_answer(proxy, 77) == {"jsonrpc": "2.0", "id": 77, "result": {}}
+        assert await proxy.read_message(timeout=20) == {"jsonrpc": "2.0", "id": 77, "result": {}}
         assert 77 in [e["body"]["id"] for e in await fault_server.rpc_requests("ping")]
 
 
@@ -634,10 +633,8 @@ async def test_shutdown_on_eof_sends_nothing_more(fault_server: FaultControl, ra
             lambda e: (e["body"] or {}).get("method") == "notifications/initialized"
         )
         before = [(e["seq"], e["method"], e["body"]) for e in await fault_server.requests()]
-        began = time.monotonic()
         await proxy.close_stdin()
-        assert await proxy.wait(timeout=5) == 0
-        assert time.monotonic() - began < 3
+        assert await proxy.wait(timeout=20) == 0
         with pytest.raises(EOFError):
             await proxy.readline(timeout=2)
     assert [(e["seq"], e["method"], e["body"]) for e in await fault_server.wait_settled()] == before

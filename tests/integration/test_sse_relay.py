@@ -28,6 +28,7 @@ from tests.servers.sdk_server import (
     SUBSCRIBABLE_RESOURCE_URI,
     big_text,
 )
+from tests.waiting import eventually
 
 pytestmark = [
     pytest.mark.anyio,
@@ -80,9 +81,7 @@ async def list_roots_callback(context: ClientRequestContext) -> types.ListRootsR
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     """Poll a condition fed by SDK callbacks (they run in the session's tasks; there is no event to wait on)."""
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.02)
+    await eventually(predicate, timeout)
 
 
 # ---- handshake and plain requests ----------------------------------------------------------------------------
@@ -282,10 +281,21 @@ async def test_fifty_concurrent_calls_overlap(
         one_call = time.monotonic() - began
 
         results: dict[int, str] = {}
+        running: set[int] = set()  # calls the server has reported progress on and not yet answered
+        most_running = 0
 
         async def call(index: int) -> None:
+            nonlocal most_running
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                nonlocal most_running
+                running.add(index)
+                most_running = max(most_running, len(running))
+
             # A distinct echo after each slow call proves every answer went to its own request.
-            await session.call_tool("slow", {"seconds": seconds, "steps": 2})
+            # 3 s each, progress every 0.5 s: long enough for all of them to be sent meanwhile.
+            await session.call_tool("slow", {"seconds": 3.0, "steps": 6}, progress_callback=on_progress)
+            running.discard(index)
             results[index] = text_of(await session.call_tool("echo", {"text": f"call {index}"}))
 
         began = time.monotonic()
@@ -296,10 +306,9 @@ async def test_fifty_concurrent_calls_overlap(
     assert results == {index: f"call {index}" for index in range(50)}
     record(record_property, "one_slow_call_s", one_call)
     record(record_property, "fifty_concurrent_slow_calls_s", wall)
-    # Serialized, this would take 50 s; overlapping, about one call plus overhead.
-    assert wall < 5 * one_call, (
-        f"50 calls took {wall:.2f} s (one call: {one_call:.2f} s): they did not overlap"
-    )
+    # Serialized, one call at a time would be running on the server; overlapping, most of them at once.
+    # (The wall time is a figure, recorded above, not asserted.)
+    assert most_running >= 10, f"at most {most_running} calls ran at once: they did not overlap"
 
 
 @pytest.mark.timeout(90)

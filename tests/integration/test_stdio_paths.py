@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
 from typing import Any
 
 import anyio
@@ -43,7 +42,8 @@ async def test_a_slow_stdout_reader_loses_no_answer(
         await handshake(proxy)
         for n in range(12):
             await proxy.send(call(n, "big", size=100_000))
-        await anyio.sleep(3)  # the client does not read meanwhile
+        # The scenario, not synchronisation: the client reads nothing for longer than the grace (2 s).
+        await anyio.sleep(3)
         answers = [await proxy.read_message(timeout=20) for _ in range(12)]
         assert sorted(a["id"] for a in answers) == list(range(12))
         assert all(len(tool_text(a)) == 100_000 for a in answers)
@@ -74,10 +74,8 @@ async def test_a_closed_stdout_makes_the_proxy_exit(
             await process.stdin.send(line(call(2, "slow", seconds=30, steps=1)))
             os.close(read_end)
             read_end = -1
-            began = time.monotonic()
-            with anyio.fail_after(10):
+            with anyio.fail_after(20):  # long before the call's 30 s
                 await process.wait()
-            assert time.monotonic() - began < 8
             errlog.seek(0)
             assert "closed the proxy's output" in errlog.read()
         finally:

@@ -155,10 +155,9 @@ async def test_resources_prompts_and_ping(sdk_mode: tuple[str, RunningServer], p
         assert [p.name for p in prompts.prompts] == ["greet"]
         prompt = await session.get_prompt("greet", {"name": "Ada"})
         assert prompt.messages[0].content.text == "Hello, Ada!"  # type: ignore[union-attr]
-        started = time.monotonic()
-        for _ in range(5):
-            assert await session.send_ping() == types.EmptyResult()
-        assert time.monotonic() - started < 5
+        with anyio.fail_after(20):
+            for _ in range(5):
+                assert await session.send_ping() == types.EmptyResult()
 
 
 async def test_resource_subscription_on_the_get_stream(
@@ -246,13 +245,16 @@ async def test_cancellation_sends_nothing_more_for_that_id(
             _meta={"progressToken": "p"},
         )
         await proxy.send(call)
-        await anyio.sleep(0.5)
+        if mode in STREAMS_NOTIFICATIONS:
+            # The tool is running on the server. (Elsewhere the answer for id 2 must be dropped all the same.)
+            await proxy.read_until(lambda m: m.get("method") == "notifications/progress")
         await proxy.send(rpc("notifications/cancelled", requestId=2, reason="changed my mind"))
         await proxy.send(rpc("ping", 3))
         pong, _ = await proxy.read_until(lambda m: m.get("id") == 3)
         assert pong == {"jsonrpc": "2.0", "id": 3, "result": {}}
         cancelled_at = time.monotonic()
         # The tool would have finished 1.5 s after it started; nothing for id 2 may come, then or later.
+        # (Watching for silence longer than the tool runs is the assertion itself, not synchronisation.)
         later = await read_nothing_for(proxy, 2.0)
         assert [m for m in later if m.get("id") == 2] == []
         if mode in HAS_SESSION and mode in STREAMS_NOTIFICATIONS:
@@ -359,8 +361,9 @@ async def test_fifty_concurrent_calls_overlap(
         wall = time.monotonic() - started
     assert results == dict.fromkeys(range(50), "slept 2.0")
     figure(record_property, f"concurrency_50x2s_{mode}", f"{wall:.2f} s")
-    # One after another would take 100 s; overlapping, they take a little over one call.
-    assert wall < 10, f"50 overlapping 2 s calls took {wall:.1f} s"
+    # One after another would take 100 s; overlapping, a little over one call (a figure, recorded above). The
+    # bound only tells the two apart, with room for a loaded machine.
+    assert wall < 40, f"50 overlapping 2 s calls took {wall:.1f} s"
 
 
 async def test_ten_megabyte_result(
@@ -402,7 +405,7 @@ async def test_a_75_second_call_completes_with_default_settings(
         result = await session.call_tool("slow", {"seconds": 75, "steps": 1})
         elapsed = time.monotonic() - started
         assert text_of(result) == "slept 75"
-        assert 75 <= elapsed < 90
+        assert elapsed >= 75  # answered by the server, not by a timeout; the read timeout bounds the rest
         assert text_of(await session.call_tool("echo", {"text": "after"})) == "after"
 
 
@@ -459,7 +462,8 @@ async def polling_sdk_server(retry_ms: int) -> AsyncIterator[tuple[str, list[tup
     @mcp.tool(name="poll_slow", structured_output=False)
     async def poll_slow(ctx: Context, seconds: float = 1.0, steps: int = 4, closes: int = 1) -> str:
         # The SDK writes the priming event (the id to resume from) as the stream starts; a close racing
-        # ahead of it would leave nothing to resume from, which a polling server must not do.
+        # ahead of it would leave nothing to resume from, which a polling server must not do. (The SDK
+        # offers no hook for "priming written": this pause is part of the server's behaviour, not the test's.)
         await anyio.sleep(0.2)
         for step in range(1, steps + 1):
             if step <= closes:
@@ -509,7 +513,8 @@ async def test_long_calls_survive_early_closes_with_retry(proxy_session: Any) ->
         assert text_of(result) == "polled 2.0"
         # Every step exactly once: replayed events after Last-Event-ID are never delivered twice.
         assert progress == [1, 2, 3, 4]
-        assert elapsed < 8, f"the polled call took {elapsed:.1f} s"
+        # 2 s of work and three 0.4 s waits: a bound for a stuck resume, not a timing (that is a benchmark's).
+        assert elapsed < 20, f"the polled call took {elapsed:.1f} s"
         resumes = [headers for method, headers in seen if method == "GET" and "last-event-id" in headers]
         assert len(resumes) >= 3
         assert all(headers.get("mcp-session-id") for headers in resumes)

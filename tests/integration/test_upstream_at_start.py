@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.conftest import RunningServer
 from tests.integration.test_stdio_framing import INIT_PARAMS, closed_port, rpc
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -26,7 +27,8 @@ async def test_initialize_waits_for_a_server_that_is_still_starting(
         args = (*transport, "--connect-timeout", "2", "--queue-timeout", "20")
         async with raw_proxy(url, *args) as proxy:
             await proxy.send(rpc("initialize", 1, **INIT_PARAMS))
-            await anyio.sleep(1.0)  # a few refused attempts meanwhile
+            # A refused attempt logged: the server comes up after the proxy started trying.
+            await eventually(lambda: "attempt" in proxy.stderr_text(), what="a refused attempt in the log")
             server = await anyio.to_thread.run_sync(start_sdk_server, kind, "--port", str(port))
             assert server.port == port
             answer = await proxy.read_message(timeout=20)

@@ -64,7 +64,7 @@ def recording_sleep(waits: list[float], cap: float = 1.0) -> Callable[[float], A
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
-        await anyio.sleep(min(seconds, cap))
+        await anyio.sleep(min(seconds, cap))  # the scenario: the client's poll interval, shortened
 
     return sleep
 

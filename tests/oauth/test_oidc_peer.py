@@ -29,6 +29,7 @@ from mcp.shared.auth import (
 from tests.oauth import oidc_peer
 from tests.oauth.form_browser import walk
 from tests.oauth.oidc_peer import OidcStack, oidc_stack_fixture, start_oidc_stack  # noqa: F401 - the fixture
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -147,7 +148,8 @@ async def test_sdk_client_signs_in_then_refreshes_with_rotation(oidc_stack: Oidc
         # `iat`, the SDK's from when the answer arrived), the SDK refreshes before the next request. (On a 401 for a
         # token it still thinks valid, the SDK signs in again instead of refreshing.)
         assert auth.context.token_expiry_time is not None
-        await anyio.sleep(max(claims["exp"], auth.context.token_expiry_time) + 0.1 - time.time())
+        expiry = max(claims["exp"], auth.context.token_expiry_time) + 0.1
+        await eventually(lambda: time.time() > expiry, what="the access token is past its expiry")
         assert await call_text(session, "echo", text="after expiry") == "after expiry"
 
     assert len(browser.opened) == 1, f"a refresh must not open the browser: {oidc_stack.stats()}"

@@ -17,6 +17,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.integration.conftest import open_proxy_session
 from tests.oauth.conftest import free_port
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -44,9 +45,7 @@ def _stored_record(signin_env) -> dict:
 async def _wait_until_expired(signin_env) -> None:
     # Token lifetimes are wall-clock by nature: wait (bounded) until the stored token is past its expiry.
     expires_at = _stored_record(signin_env)["expires_at"]
-    with anyio.fail_after(30):
-        while time.time() < expires_at + 0.2:
-            await anyio.sleep(0.1)
+    await eventually(lambda: time.time() >= expires_at + 0.2, timeout=30, interval=0.1, what="token expired")
 
 
 async def test_first_sign_in_opens_the_browser_once_and_a_second_process_reuses_the_token(
@@ -179,7 +178,7 @@ async def test_a_sign_in_finished_after_the_wait_is_used_by_the_next_request(oau
 async def _browser_opened(signin_env, count: int = 1) -> list[dict]:
     with anyio.fail_after(20):
         while len(opens := signin_env.browser_opens()) < count:
-            await anyio.sleep(0.05)  # the log is written by another process: nothing to wait on but time
+            await anyio.sleep(0.05)  # polling a log another process writes, with a deadline
     return opens
 
 

@@ -23,6 +23,7 @@ import pytest
 from tests.integration.conftest import open_proxy_session
 from tests.oauth.chromium_browser import chromium_path
 from tests.oauth.oidc_peer import OidcStack, oidc_stack_fixture, start_oidc_stack  # noqa: F401 - the fixture
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -47,9 +48,7 @@ def stored_record(signin_env) -> dict[str, Any]:
 async def wait_until_expired(signin_env) -> None:
     # Token lifetimes are wall-clock by nature: wait (bounded) until the stored token is past its expiry.
     expires_at = stored_record(signin_env)["expires_at"]
-    with anyio.fail_after(30):
-        while time.time() < expires_at + 0.2:
-            await anyio.sleep(0.1)
+    await eventually(lambda: time.time() >= expires_at + 0.2, timeout=30, interval=0.1, what="token expired")
 
 
 async def test_first_sign_in_then_a_second_process_reuses_the_token(

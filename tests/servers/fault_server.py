@@ -10,7 +10,8 @@ Control API (JSON over HTTP on the same port; never logged):
 - `POST /_control` with a JSON object of switches (see `Faults`) merges them into the current faults and returns
   them; `{"reset": true}` first restores the defaults and clears the request log.
 - `GET /_control/log` returns `{"requests": [...]}`: every request received (`seq`, `method`, `path`, `query`,
-  `headers` with lowercase names, `body` parsed as JSON when it is JSON, `status` answered).
+  `headers` with lowercase names, `body` parsed as JSON when it is JSON, `status` answered, `at` and `ended`:
+  the server's monotonic clock when the request arrived and when its answer ended).
 - `POST /_control/restart` drops all sessions and streams, as if the process restarted.
 - `POST /_control/send` with `{"message": {...}, "session": id?}` pushes a raw JSON-RPC message to the client:
   on the legacy SSE stream, or on the Streamable standalone GET stream (buffered until one is open).
@@ -20,11 +21,13 @@ Control API (JSON over HTTP on the same port; never logged):
 
 Run it as `python -m tests.servers.fault_server [--port 0] [--certfile PEM --keyfile KEY]` (prints `READY <port>`;
 https with a certificate), or in-process with `async with running_fault_server() as (server, base_url): ...`.
+
+Why one module of about 1,000 lines: it is a test peer, not product code, and every fault switch cuts across
+both transports and the SSE encoder; split, each fault would be spread over three files a test author reads.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
@@ -40,7 +43,7 @@ import anyio
 import anyio.abc
 from starlette.types import Message, Receive, Scope, Send
 
-from tests.servers.serving import bind_loopback, build_server, serve_forever
+from tests.servers.serving import bind_loopback, build_server, serve_forever, server_arguments
 
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_VERSION = HANDSHAKE_VERSIONS[-1]
@@ -400,6 +403,15 @@ class FaultServer:
                 await self._changed.wait()
         return {"version": self._version}
 
+    async def wait_for_log(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float) -> None:
+        """For a server run in the test's own process: wait until `predicate(requests)` holds, woken by each
+        change to the log (no polling)."""
+        with anyio.fail_after(timeout):
+            while not predicate(self.requests):
+                if self._changed is None:
+                    self._changed = anyio.Event()
+                await self._changed.wait()
+
     # ---- control ---------------------------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -495,6 +507,10 @@ class FaultServer:
             "headers": http.headers,
             "body": None,
             "status": None,
+            # The server's own clock (seconds, monotonic): when the request arrived and when its answer ended,
+            # so a test can assert how long the proxy waited between two requests without timing it itself.
+            "at": anyio.current_time(),
+            "ended": None,
         }
         self.requests.append(entry)
         self._bump()
@@ -502,6 +518,7 @@ class FaultServer:
             await self._route(http, entry)
         finally:
             entry["status"] = http.status
+            entry["ended"] = anyio.current_time()
             self._bump()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -1029,8 +1046,7 @@ async def _serve_socket(server: Any, sock: socket.socket) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.servers.fault_server", description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (announced as READY <port>)")
+    parser = server_arguments("tests.servers.fault_server", __doc__)
     parser.add_argument("--certfile", help="serve https with this PEM certificate")
     parser.add_argument("--keyfile", help="the private key of --certfile")
     args = parser.parse_args(argv)

@@ -8,14 +8,13 @@ prints `READY <port>`; the endpoint is `/mcp`.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.servers.sdk_server import DEFAULT_MAX_BODY, build_app
-from tests.servers.serving import serve_forever
+from tests.servers.serving import read_body, replaying, reply, serve_forever, server_arguments
 
 PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 
@@ -44,60 +43,29 @@ class ModernOnly:
             await self.app(scope, receive, send)
             return
         if scope["method"] != "POST":
-            await _reply(send, 405, b"", "text/plain")
+            await reply(send, 405, b"")
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await read_body(receive)
         if not is_modern_request(body):
             try:
                 request_id = json.loads(body).get("id")
             except (ValueError, AttributeError):
                 request_id = None
             if request_id is None:
-                await _reply(send, 405, b"", "text/plain")
+                await reply(send, 405, b"")
                 return
             error = {
                 "jsonrpc": "2.0",
                 "id": request_id,
                 "error": {"code": -32601, "message": "Method not found"},
             }
-            await _reply(send, 404, json.dumps(error).encode(), "application/json")
+            await reply(send, 404, json.dumps(error).encode(), "application/json")
             return
-
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-async def _reply(send: Send, status: int, body: bytes, content_type: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+        await self.app(scope, replaying(body, receive), send)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.servers.modern_only_server", description=__doc__)
-    parser.add_argument("--port", type=int, default=0)
+    parser = server_arguments("tests.servers.modern_only_server", __doc__)
     parser.add_argument("--stateless", action="store_true", help="the SDK app in stateless mode")
     args = parser.parse_args(argv)
     app = build_app("stateless" if args.stateless else "streamable", max_body=DEFAULT_MAX_BODY)

@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.servers.serving import bind_loopback, build_server
+from tests.servers.serving import serve_on_port, server_arguments
 
 SCOPES = ["mcp", "admin"]
 
@@ -192,8 +192,7 @@ def build_app(args: argparse.Namespace, issuer: str) -> Starlette:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=0)
+    parser = server_arguments("tests.servers.oauth_as", __doc__)
     parser.add_argument("--token-lifetime", type=int, default=3600)
     parser.add_argument("--reject-resource", action="store_true")
     parser.add_argument("--no-registration", action="store_true")
@@ -201,18 +200,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--client-secret")
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:1/callback")
     args = parser.parse_args(argv)
-    sock = bind_loopback(args.port)
-    port = sock.getsockname()[1]
-    app = build_app(args, f"http://127.0.0.1:{port}")
-
-    def ready() -> None:
-        print(f"READY {port}", flush=True)
-
-    server = build_server(app, ready)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    # Built for the bound port: the issuer URL names it.
+    serve_on_port(lambda port: build_app(args, f"http://127.0.0.1:{port}"), args.port)
 
 
 if __name__ == "__main__":

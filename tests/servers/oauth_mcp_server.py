@@ -11,7 +11,6 @@ without it, so the client has to step up. `--no-validate-resource` accepts token
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Sequence
@@ -23,9 +22,9 @@ from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from pydantic import AnyHttpUrl
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.servers.serving import bind_loopback, build_server
+from tests.servers.serving import read_body, replaying, serve_on_port, server_arguments
 
 
 class IntrospectionVerifier:
@@ -67,13 +66,7 @@ class AdminScopeGate:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await read_body(receive)
         if await self._needs_admin(scope, body):
             challenge = f'Bearer error="insufficient_scope", scope="mcp admin", resource_metadata="{self.metadata_url}"'
             await send(
@@ -88,16 +81,7 @@ class AdminScopeGate:
             )
             await send({"type": "http.response.body", "body": b'{"error":"insufficient_scope"}'})
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _needs_admin(self, scope: Scope, body: bytes) -> bool:
         try:
@@ -143,24 +127,15 @@ def build_app(issuer: str, port: int, validate_resource: bool, transport: str = 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=0)
+    parser = server_arguments("tests.servers.oauth_mcp_server", __doc__)
     parser.add_argument("--issuer", required=True)
     parser.add_argument("--no-validate-resource", action="store_true")
     parser.add_argument("--transport", choices=("streamable", "sse"), default="streamable")
     args = parser.parse_args(argv)
-    sock = bind_loopback(args.port)
-    port = sock.getsockname()[1]
-    app = build_app(args.issuer, port, not args.no_validate_resource, args.transport)
-
-    def ready() -> None:
-        print(f"READY {port}", flush=True)
-
-    server = build_server(app, ready)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    # Built for the bound port: the resource URL names it.
+    serve_on_port(
+        lambda port: build_app(args.issuer, port, not args.no_validate_resource, args.transport), args.port
+    )
 
 
 if __name__ == "__main__":

@@ -220,24 +220,16 @@ def build_app(issuer: str, port: int, verify: str) -> ASGIApp:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.servers.oidc_mcp_server", description=__doc__)
+    parser = serving.server_arguments("tests.servers.oidc_mcp_server", __doc__)
     parser.add_argument("--issuer", required=True, help="the test OpenID provider, http://127.0.0.1:PORT")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (announced as READY <port>)")
     parser.add_argument("--verify", choices=("jwt", "introspection"), default="jwt")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    # Bound first: the resource URL (the tokens' audience) names the real port.
-    sock = serving.bind_loopback(args.port)
-    port = sock.getsockname()[1]
-    app = build_app(args.issuer, port, args.verify)
-    server = serving.build_server(app, lambda: serving.announce_ready(port))
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    # Built for the bound port: the resource URL (the tokens' audience) names it.
+    serving.serve_on_port(lambda port: build_app(args.issuer, port, args.verify), args.port)
 
 
 if __name__ == "__main__":

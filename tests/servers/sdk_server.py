@@ -26,7 +26,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 
-from tests.servers.serving import serve_forever
+from tests.servers.serving import serve_forever, server_arguments
 
 TRANSPORTS = ("sse", "streamable", "streamable-json", "stateless")
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
@@ -330,9 +330,8 @@ def endpoint_path(transport: str) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.servers.sdk_server", description=__doc__)
+    parser = server_arguments("tests.servers.sdk_server", __doc__)
     parser.add_argument("--transport", choices=TRANSPORTS, default="streamable")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (announced as READY <port>)")
     parser.add_argument("--event-store", action="store_true", help="enable resumability (Last-Event-ID)")
     parser.add_argument("--retry-interval", type=int, default=None, metavar="MS", help="SSE retry hint in ms")
     parser.add_argument("--name", default="sdk-test-server", help="serverInfo.name")

@@ -30,7 +30,6 @@ Run as `python -m tests.servers.strict_modern_server [--port 0]`; prints `READY 
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import json
@@ -41,7 +40,7 @@ from typing import Any
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from tests.servers.serving import serve_forever
+from tests.servers.serving import read_body, reply, serve_forever, server_arguments
 
 VERSION = "2026-07-28"
 PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
@@ -187,12 +186,12 @@ class RecordingServer:
         if scope["type"] != "http":
             return
         path = scope["path"]
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if path.startswith("/_control"):
             await self._control(scope, path, body, send)
             return
         if path != "/mcp" or scope["method"] != "POST":
-            await _reply(send, 405, b"")
+            await reply(send, 405, b"")
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
@@ -207,7 +206,7 @@ class RecordingServer:
         state = self.state
         if path == "/_control/log":
             payload = {"requests": state.requests, "disconnects": state.disconnects}
-            await _reply(send, 200, json.dumps(payload).encode(), "application/json")
+            await reply(send, 200, json.dumps(payload).encode(), "application/json")
             return
         if path == "/_control/reset":
             self.state = State()
@@ -218,12 +217,12 @@ class RecordingServer:
             state.mismatches.update(switches.get("mismatch") or {})
             state.discover = switches.get("discover", state.discover)
             state.hostile_tools = bool(switches.get("hostile_tools", state.hostile_tools))
-        await _reply(send, 200, b"{}", "application/json")
+        await reply(send, 200, b"{}", "application/json")
 
     async def _mcp(self, entry: dict[str, Any], message: Any, receive: Receive, send: Send) -> None:
         if not isinstance(message, dict) or "id" not in message or not isinstance(message.get("method"), str):
             entry["status"] = 405
-            await _reply(send, 405, b"")
+            await reply(send, 405, b"")
             return
         msg_id = message["id"]
         method = message["method"]
@@ -257,7 +256,7 @@ class RecordingServer:
         if method == "server/discover" and self.state.discover == "error-200":
             entry["status"] = 200
             error = {"jsonrpc": "2.0", "id": msg_id, "error": {"code": -32603, "message": "discover failed"}}
-            await _reply(send, 200, json.dumps(error).encode(), "application/json")
+            await reply(send, 200, json.dumps(error).encode(), "application/json")
             return
         if result is not None and method == "server/discover" and self.state.discover == "handshake-only":
             result["supportedVersions"] = ["2025-11-25"]
@@ -265,7 +264,7 @@ class RecordingServer:
             await self._error(entry, send, 404, msg_id, -32601, f"Method not found: {method}")
             return
         entry["status"] = 200
-        await _reply(
+        await reply(
             send,
             200,
             json.dumps({"jsonrpc": "2.0", "id": msg_id, "result": result}).encode(),
@@ -277,7 +276,7 @@ class RecordingServer:
     ) -> None:
         entry["status"] = status
         error = {"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": text}}
-        await _reply(send, status, json.dumps(error).encode(), "application/json")
+        await reply(send, status, json.dumps(error).encode(), "application/json")
 
     async def _broken_stream(self, send: Send) -> None:
         await _start_event_stream(send)
@@ -384,15 +383,6 @@ def _result(
     return None
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 async def _start_event_stream(send: Send) -> None:
     await send(
         {
@@ -403,23 +393,8 @@ async def _start_event_stream(send: Send) -> None:
     )
 
 
-async def _reply(send: Send, status: int, body: bytes, content_type: str = "text/plain") -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.servers.strict_modern_server", description=__doc__)
-    parser.add_argument("--port", type=int, default=0)
+    parser = server_arguments("tests.servers.strict_modern_server", __doc__)
     args = parser.parse_args(argv)
     serve_forever(RecordingServer(), args.port)
 

@@ -94,7 +94,9 @@ def test_reading_pauses_above_the_high_water_mark(monkeypatch: pytest.MonkeyPatc
         server, port = await _server(flood)
         async with server:
             stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
-            await asyncio.sleep(0.2)  # let the server write what it can
+            # Time for the server to write what it can: what is checked is that the read-ahead does NOT
+            # go past the mark, an absence nothing can signal (not synchronisation; no timing asserted).
+            await asyncio.sleep(0.2)
             assert stream._buffered <= 64 * 1024 + 256 * 1024  # at most one read past the mark
             received = bytearray()
             while chunk := await stream.read(65536, timeout=5):
@@ -109,6 +111,7 @@ def test_httpx2_keepalive_survives_a_server_closing_idle_connections() -> None:
 
     async def main() -> None:
         connections = 0
+        closed: asyncio.Queue[None] = asyncio.Queue()
 
         async def one_response_per_connection(
             reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -119,6 +122,8 @@ def test_httpx2_keepalive_survives_a_server_closing_idle_connections() -> None:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
             await writer.drain()
             writer.close()  # without "Connection: close": the client thinks it may reuse it
+            await writer.wait_closed()
+            closed.put_nowait(None)
 
         server, port = await _server(one_response_per_connection)
         async with server:
@@ -127,7 +132,8 @@ def test_httpx2_keepalive_survives_a_server_closing_idle_connections() -> None:
                 for _ in range(3):
                     resp = await client.get(f"http://127.0.0.1:{port}/")
                     assert resp.text == "ok"
-                    await asyncio.sleep(0.05)  # the close reaches the client while idle
+                    # The server has closed its end: the close reaches the client while idle.
+                    await asyncio.wait_for(closed.get(), timeout=10)
         assert connections == 3
 
     asyncio.run(main())

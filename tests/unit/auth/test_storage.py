@@ -19,6 +19,7 @@ from mcp_sse_proxy.auth.callback import CallbackServer, PortsInUse
 from mcp_sse_proxy.auth.lock import FileLock
 from mcp_sse_proxy.auth.record import TokenRecord
 from mcp_sse_proxy.auth.store import TokenStore
+from tests.waiting import eventually_sync
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -170,11 +171,6 @@ def test_the_browser_gets_no_stdin_or_stdout(tmp_path: Path, monkeypatch) -> Non
     )
     monkeypatch.setenv("BROWSER", f"{sys.executable} {script} %s")
     assert open_browser("http://as/authorize?x=1")
-    for _ in range(200):
-        if marker.exists() and marker.read_text():
-            break
-        import time
-
-        time.sleep(0.02)  # the browser is another process: nothing to wait on but time
+    eventually_sync(lambda: marker.exists() and marker.read_text(), what="the browser wrote its marker")
     assert marker.read_text() == "http://as/authorize?x=1 False "
     assert os.environ["BROWSER"]
