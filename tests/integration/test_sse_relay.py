@@ -387,7 +387,9 @@ async def test_seventy_five_second_call_completes_with_default_settings(
         assert text_of(await session.call_tool("echo", {"text": "still here"})) == "still here"
 
 
-async def test_the_anyio_network_backend_still_relays(sdk_sse_server: RunningServer, proxy_session: Any) -> None:
+async def test_the_anyio_network_backend_still_relays(
+    sdk_sse_server: RunningServer, proxy_session: Any
+) -> None:
     """MCP_SSE_PROXY_ASYNCIO_NETWORK=0 (httpcore2's own backend, the opt-out): calls, concurrency, 1 MB."""
     env = {"MCP_SSE_PROXY_ASYNCIO_NETWORK": "0"}
     async with proxy_session(sdk_sse_server.url, *SSE, env=env) as session:
