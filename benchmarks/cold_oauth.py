@@ -1,8 +1,8 @@
 """Cold start with a stored OAuth token, against the `import httpx2` floor and a plain profile.
 
 The upstream (`upstream.py --bearer TOKEN`) answers 401 with a Bearer challenge to any request without
-the token. The proxy runs with `--auth oauth --oauth-store file` and its own HOME/XDG directories, in which
-the 0600 file store (`mcp_sse_proxy/auth/store.py`) already holds a fresh token for that server: the
+the token. The proxy runs with the default `auth: auto` (an explicit OAuth setting would turn the validation memo
+off, by design of `config/schema.memo_key`) and its own HOME/XDG directories, in which the 0600 file store (`mcp_sse_proxy/auth/store.py`) already holds a fresh token for that server: the
 start must cost what a plain start costs, and must not import the `mcp` SDK (only a sign-in needs it).
 Interleaved rounds (floor, plain, stored token), medians; then one `-X importtime` start of each kind
 tells which packages the start imported.
@@ -164,10 +164,6 @@ def main() -> int:
                     auth_url,
                     "--transport",
                     "streamable-http",
-                    "--auth",
-                    "oauth",
-                    "--oauth-store",
-                    "file",
                 ],
             }
             for argv in targets.values():  # warm the page cache and the validation memo
