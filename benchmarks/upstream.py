@@ -52,7 +52,9 @@ MAX_BLOB = 64 * 1024 * 1024
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, bearer: str | None = None) -> None:
+        #: With `--bearer TOKEN`, every request without `Authorization: Bearer TOKEN` is answered 401.
+        self.bearer = bearer
         self.sse_streams: dict[str, asyncio.StreamWriter] = {}
         self.mcp_sessions: set[str] = set()
         self._blob_json: dict[int, bytes] = {}
@@ -138,6 +140,10 @@ class Server:
             body = await reader.readexactly(int(headers.get("content-length") or 0))
         url = urlsplit(target)
         path = url.path
+        if self.bearer is not None and headers.get("authorization") != f"Bearer {self.bearer}":
+            _respond(writer, 401, [b"sign in"], extra=b'www-authenticate: Bearer realm="bench"\r\n')
+            await writer.drain()
+            return True
         if path == "/sse" and method == "GET":
             await self._sse_stream(reader, writer)
             return False
@@ -218,6 +224,7 @@ def _respond(
         200: b"OK",
         202: b"Accepted",
         400: b"Bad Request",
+        401: b"Unauthorized",
         404: b"Not Found",
         405: b"Method Not Allowed",
     }
@@ -247,8 +254,8 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
-async def serve(port: int) -> None:
-    server_state = Server()
+async def serve(port: int, bearer: str | None = None) -> None:
+    server_state = Server(bearer)
     server = await asyncio.start_server(server_state.connection, HOST, port, backlog=512)
     bound = server.sockets[0].getsockname()[1]
     sys.stdout.write(f"READY {bound}\n")
@@ -266,7 +273,9 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
-    asyncio.run(serve(parser.parse_args().port))
+    parser.add_argument("--bearer", help="answer 401 to any request without this bearer token")
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.bearer))
 
 
 if __name__ == "__main__":

@@ -135,16 +135,15 @@ class _TlsOnDemand(httpx2.AsyncBaseTransport):
 
 
 def _plain_transport(limits: httpx2.Limits) -> httpx2.AsyncHTTPTransport:
-    """httpx2's transport for http://; with MCP_SSE_PROXY_ASYNCIO_NETWORK=1 its connection pool runs on
-    `netbackend.AsyncioBackend` (measured with benchmarks/run.py: about 1.5x the requests per second with 32
-    in flight and 30 % less CPU per call than httpcore2's anyio backend). Opt-in until an aggregate of a
-    bridged legacy-SSE profile announces list changes on it as on the anyio backend (issue 21 note)."""
+    """httpx2's transport for http://; its connection pool runs on `netbackend.AsyncioBackend` (measured with
+    benchmarks/run.py: about 1.5x the requests per second with 32 in flight and 30 % less CPU per call than
+    httpcore2's anyio backend). MCP_SSE_PROXY_ASYNCIO_NETWORK=0 keeps httpcore2's own (anyio) backend."""
     import httpcore2
 
     from .netbackend import AsyncioBackend
 
     transport = httpx2.AsyncHTTPTransport(verify=False, limits=limits)
-    if os.environ.get("MCP_SSE_PROXY_ASYNCIO_NETWORK") == "1":
+    if os.environ.get("MCP_SSE_PROXY_ASYNCIO_NETWORK") != "0":
         transport._pool = httpcore2.AsyncConnectionPool(
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,

@@ -6,17 +6,20 @@ start-up (the CLI does, on the run path); importing this module changes nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
-import logging.handlers
 import os
 import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from mcp_sse_proxy.config.model import LogSettings
 from mcp_sse_proxy.redaction import RedactingFormatter, Redactor, register_secret
+
+if TYPE_CHECKING:
+    import logging.handlers
 
 APP_NAME = "mcp-sse-proxy"
 DEFAULT_DEBUG_FILENAME = "mcp-sse-proxy-debug.log"
@@ -66,12 +69,20 @@ def open_private_log(path: Path) -> int:
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A size-rotated, appended log file created with mode 0600 (the rotated files too)."""
+@functools.cache
+def _private_rotating_handler() -> type[logging.handlers.RotatingFileHandler]:
+    """`PrivateRotatingFileHandler`, built on first use: logging.handlers costs ~8 ms to import, and only a
+    start with a log file needs it."""
+    import logging.handlers
 
-    def _open(self) -> TextIO:
-        fd = open_private_log(Path(self.baseFilename))
-        return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+    class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+        """A size-rotated, appended log file created with mode 0600 (the rotated files too)."""
+
+        def _open(self) -> TextIO:
+            fd = open_private_log(Path(self.baseFilename))
+            return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+
+    return PrivateRotatingFileHandler
 
 
 def user_log_dir() -> Path:
@@ -146,7 +157,7 @@ def _add_file_handler(handlers: list[logging.Handler], refused: list[str], path:
 
 
 def _file_handler(path: Path, level: int) -> logging.Handler:
-    handler = PrivateRotatingFileHandler(
+    handler = _private_rotating_handler()(
         path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
     )
     handler.setLevel(level)

@@ -17,6 +17,7 @@ import stat
 import sys
 import threading
 from collections.abc import AsyncIterator
+from types import ModuleType
 
 import anyio
 import anyio.from_thread
@@ -25,11 +26,20 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .protocol.framing import LineFramer
 
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 #: Set to "1" to force the blocking-threads path (what Windows uses) on any platform.
 THREADS_ENV = "MCP_SSE_PROXY_STDIO_THREADS"
 READ_CHUNK = 1 << 20
 #: At most this many buffers per writev (POSIX IOV_MAX is at least 1024).
 MAX_IOV = 1024
+#: The capacity asked for a stdout pipe (Linux; the default is 64 KiB). A 4 MiB result then crosses in a
+#: few writes instead of some 70 write/wake-up rounds with the client, and small lines never wait.
+PIPE_SIZE = 1 << 20
 
 
 def _is_pollable(fd: int) -> bool:
@@ -155,6 +165,7 @@ class LineWriter:
         was_blocking = os.get_blocking(self._fd) if pollable else True
         if pollable:
             os.set_blocking(self._fd, False)
+            _grow_pipe(self._fd)
         blocking = None if pollable else _BlockingWrites(self._fd)
         try:
             async with self._receive:
@@ -200,6 +211,18 @@ async def _write_polling(fd: int, buffers: list[bytes]) -> None:
             else:
                 views[0] = views[0][written:]
                 written = 0
+
+
+def _grow_pipe(fd: int) -> None:
+    """Ask for a `PIPE_SIZE` buffer on a pipe (Linux only; beyond /proc/sys/fs/pipe-max-size it is refused,
+    and then the pipe keeps its size)."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setpipe is None or not _is_fifo(fd):
+        return
+    try:
+        fcntl.fcntl(fd, setpipe, PIPE_SIZE)
+    except OSError:
+        pass
 
 
 def _is_fifo(fd: int) -> bool:

@@ -1,7 +1,10 @@
 """Telling the client what changed in the merged lists: pages of the lists it reads, debounced `list_changed`.
 
-Only lists the client has read can be out of date on its side, so only those are announced. In a 2026-07-28
-session the notifications travel on the client's `subscriptions/listen` streams that asked for them.
+Only lists the client has read can be out of date on its side, so only those are announced. A change is
+announced even when the client happened to read the new list before the debounce delay ended: it cannot tell
+a read that raced with the change from one that followed it, and a notification it did not need costs one
+re-read. In a 2026-07-28 session the notifications travel on the client's `subscriptions/listen` streams that
+asked for them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class Announcer:
         self._pager = Pager(settings.page_size)
         #: The version of each merged list the client last saw (or was told about).
         self._announced: dict[str, str] = {}
+        #: The version of each list at its last announcement (or the client's first read of it): a change
+        #: since then is announced even if the client has already read the changed list.
+        self._told: dict[str, str] = {}
         self._announcing = False
         #: The client's open `subscriptions/listen` requests: id key → (id, acknowledged filter).
         self._listens: dict[Any, tuple[JsonId, dict[str, Any]]] = {}
@@ -47,7 +53,9 @@ class Announcer:
             page = self._pager.page(kind, listing, cursor if isinstance(cursor, str) else None)
         except CursorError as exc:
             raise RequestError(jsonrpc.INVALID_PARAMS, str(exc)) from None
-        self._announced[kind] = list_version(listing)
+        version = list_version(listing)
+        self._announced[kind] = version
+        self._told.setdefault(kind, version)
         result: dict[str, Any] = {kind: page.items}
         if page.next_cursor is not None:
             result["nextCursor"] = page.next_cursor
@@ -89,8 +97,10 @@ class Announcer:
             return
         notes: list[str] = []
         for kind, version in self._lists.versions().items():
-            if kind in self._announced and self._announced[kind] != version:
-                self._announced[kind] = version
+            if kind not in self._announced:
+                continue
+            if self._announced[kind] != version or self._told[kind] != version:
+                self._announced[kind] = self._told[kind] = version
                 if CHANGE_NOTIFICATION[kind] not in notes:
                     notes.append(CHANGE_NOTIFICATION[kind])
         for note in notes:

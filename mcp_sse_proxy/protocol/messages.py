@@ -244,8 +244,9 @@ def parse(line: bytes | str) -> Message:
         if b"\n" not in raw and b"\r" not in raw:
             peeked = _peek(raw)
             if peeked is not None:
-                if isinstance(line, bytes):
-                    # Routed undecoded, so written on as is: it must at least be UTF-8 (a fast check).
+                if isinstance(line, bytes) and not line.isascii():
+                    # Routed undecoded, so written on as is: it must at least be UTF-8 (a fast check;
+                    # ASCII, the common case, needs no decoding and no copy of the message as text).
                     try:
                         line.decode("utf-8")
                     except UnicodeDecodeError as exc:

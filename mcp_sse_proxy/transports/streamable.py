@@ -1,15 +1,15 @@
-"""Streamable HTTP upstream, handshake era (2025-03-26 … 2025-11-25).
+"""Streamable HTTP upstream, handshake era (2025-03-26 … 2025-11-25): the POST of each client message.
 
 Every client message is its own POST; a request's answer comes as a JSON body or as an SSE stream that is
-relayed as it arrives. Session id and protocol version headers follow the handshake; a broken response
-stream is resumed with `Last-Event-ID`; the optional GET stream carries server-initiated messages.
+relayed as it arrives. Session id and protocol version headers follow the handshake. The event streams (an
+SSE answer, its resumption with `Last-Event-ID`, the optional GET stream) are in `streamable_streams.py`;
+the exchange record and body reading in `streamable_post.py`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
 
 import anyio
 import httpx2
@@ -31,65 +31,26 @@ from ..protocol.messages import (
     JsonId,
     Kind,
     Message,
-    modern_version,
     parse,
 )
 from ..protocol.messages import request as jsonrpc_request
 from ..protocol.urls import display
 from ..redaction import register_secret
 from .base import Deliver, SessionLostCallback
-from .http import (
-    describe_status,
-    event_message,
-    event_source,
-    is_event_stream,
-    is_json,
-    request_error,
-    retry_after,
-)
+from .http import describe_status, is_event_stream, is_json, request_error, retry_after
+from .streamable_post import Exchange, is_modern_error, jsonrpc_error, read_limited
+from .streamable_streams import EventStreams
 
 log = logging.getLogger("mcp_sse_proxy.streamable")
 
 POST_ACCEPT = "application/json, text/event-stream"
 HEADER_MISMATCH = -32020
-#: Codes only a 2026-07-28 server sends; a probe answered with one found an MCP endpoint.
-MODERN_ERROR_CODES = frozenset({-32020, -32021, -32022})
 #: How long to keep reading a response stream after its response arrived (lets the connection be reused).
 DRAIN_AFTER_RESPONSE = 0.5
 ERROR_BODY_LIMIT = 64 * 1024
-DEFAULT_RETRY_MS = 1000
-MAX_RESUME_FAILURES = 3
 
 
-def _request_ids(message: Message) -> set[object]:
-    if message.kind is Kind.REQUEST:
-        return {message.id}
-    if message.kind is Kind.BATCH:
-        return {
-            item.get("id")
-            for item in message.body
-            if isinstance(item, dict) and "method" in item and item.get("id") is not None
-        }
-    return set()
-
-
-class _Exchange:
-    """One POST and what it waits for: the request ids still unanswered, and where replies go."""
-
-    __slots__ = ("sent", "wanted", "deliver", "modern_version", "mismatch", "streaming", "last_event_id")
-
-    def __init__(self, sent: Message, deliver: Deliver) -> None:
-        self.sent = sent
-        self.wanted = _request_ids(sent)
-        self.deliver = deliver
-        self.modern_version = modern_version(sent)
-        #: A HeaderMismatch error held back while the tool list is re-read and the call retried.
-        self.mismatch: Message | None = None
-        self.streaming = False
-        self.last_event_id: str | None = None
-
-
-class StreamableUpstream:
+class StreamableUpstream(EventStreams):
     """A Streamable HTTP server at one URL. `open()` forgets the session so the next initialize starts one."""
 
     name = "streamable-http"
@@ -138,18 +99,18 @@ class StreamableUpstream:
         `deliver` overrides where this exchange's replies go (the era bridge reads them itself).
         """
         deliver = deliver or self._deliver
-        exchange = _Exchange(message, deliver)
+        exchange = Exchange(message, deliver)
         await self._exchange(exchange, probing)
         if exchange.mismatch is not None:
             # HeaderMismatch: our Mcp-Param headers came from a stale tool list. Re-read it, retry once.
             held = exchange.mismatch
             await self._relist_tools(exchange.modern_version or "")
-            retry = _Exchange(message, deliver)
+            retry = Exchange(message, deliver)
             await self._exchange(retry, probing)
             if retry.mismatch is not None:
                 await deliver(held)
 
-    def _post_headers(self, exchange: _Exchange) -> dict[str, str]:
+    def _post_headers(self, exchange: Exchange) -> dict[str, str]:
         if exchange.modern_version is not None:
             sent = exchange.sent
             headers = {"Accept": POST_ACCEPT, "MCP-Protocol-Version": exchange.modern_version}
@@ -159,7 +120,7 @@ class StreamableUpstream:
         headers["Content-Type"] = "application/json"
         return headers
 
-    async def _exchange(self, exchange: _Exchange, probing: bool) -> None:
+    async def _exchange(self, exchange: Exchange, probing: bool) -> None:
         message = exchange.sent
         wanted = exchange.wanted
         headers = self._post_headers(exchange)
@@ -224,9 +185,7 @@ class StreamableUpstream:
             async def capture(reply: Message, replies: list[Message] = replies) -> None:
                 replies.append(reply)
 
-            listing = _Exchange(
-                jsonrpc_request(f"mcp-sse-proxy-relist-{page}", "tools/list", params), capture
-            )
+            listing = Exchange(jsonrpc_request(f"mcp-sse-proxy-relist-{page}", "tools/list", params), capture)
             try:
                 await self._exchange(listing, probing=False)
             except UpstreamError as exc:
@@ -245,17 +204,17 @@ class StreamableUpstream:
             self._start_get_stream()
 
     async def _raise_for_status(
-        self, resp: httpx2.Response, exchange: _Exchange, had_session: bool, probing: bool
+        self, resp: httpx2.Response, exchange: Exchange, had_session: bool, probing: bool
     ) -> None:
         message = exchange.sent
-        body = await _read_limited(resp, ERROR_BODY_LIMIT)
+        body = await read_limited(resp, ERROR_BODY_LIMIT)
         status = resp.status_code
         if status == 404 and had_session:
             raise SessionExpired(
                 f"the server no longer knows our session ({describe_status(resp)})", status=404
             )
-        error_message = _jsonrpc_error(body)
-        if probing and status in (400, 404, 405) and not _is_modern_error(status, error_message):
+        error_message = jsonrpc_error(body)
+        if probing and status in (400, 404, 405) and not is_modern_error(status, error_message):
             exc = TransportMismatch(
                 f"POST {display(self.url)} answered {describe_status(resp)}", status=status
             )
@@ -274,15 +233,15 @@ class StreamableUpstream:
             body=body,
         )
 
-    async def _deliver_json(self, resp: httpx2.Response, exchange: _Exchange) -> None:
-        body = await _read_limited(resp, self._profile.max_message_size)
+    async def _deliver_json(self, resp: httpx2.Response, exchange: Exchange) -> None:
+        body = await read_limited(resp, self._profile.max_message_size)
         try:
             reply = parse(body)
         except InvalidMessage as exc:
             raise UpstreamError(f"POST {display(self.url)} answered invalid JSON-RPC: {exc.reason}") from None
         await self._handle_incoming(reply, exchange)
 
-    async def _handle_incoming(self, reply: Message, exchange: _Exchange) -> None:
+    async def _handle_incoming(self, reply: Message, exchange: Exchange) -> None:
         sent = exchange.sent
         if reply.kind is Kind.RESPONSE:
             exchange.wanted.discard(reply.id)
@@ -296,7 +255,7 @@ class StreamableUpstream:
                     exchange.wanted.discard(item.get("id"))
         await exchange.deliver(reply)
 
-    def _inspect_response(self, reply: Message, exchange: _Exchange) -> Message:
+    def _inspect_response(self, reply: Message, exchange: Exchange) -> Message:
         """Learn from the response to what we sent: negotiated version, tool schemas, header mismatches.
 
         Only small responses are decoded here; a large tool result passes through untouched.
@@ -321,7 +280,7 @@ class StreamableUpstream:
                     exchange.mismatch = reply
         return reply
 
-    async def _consume(self, resp: httpx2.Response, exchange: _Exchange) -> str | None:
+    async def _consume(self, resp: httpx2.Response, exchange: Exchange) -> str | None:
         """Relay an SSE response stream as it arrives; return the last event id seen."""
         last_event_id: str | None = None
         exchange.streaming = True
@@ -340,121 +299,6 @@ class StreamableUpstream:
                         await exchange.deliver(reply)
         return last_event_id
 
-    async def _events(self, resp: httpx2.Response) -> AsyncIterator[tuple[str, Message | None]]:
-        source = event_source(resp, self._profile.max_message_size)
-        async for sse in source:
-            if sse.retry is not None:
-                self._retry_ms = sse.retry
-            if sse.event != "message" or not sse.data:
-                yield sse.id, None  # priming event or another kind: only its id matters
-                continue
-            try:
-                reply = parse(event_message(sse.data))
-            except InvalidMessage as exc:
-                log.warning("skipping an SSE message that is not JSON-RPC: %s", exc.reason)
-                yield sse.id, None
-                continue
-            event_id = sse.id
-            del sse  # a large event's text is not kept alive while the next one is read
-            yield event_id, reply
-            del reply
-
-    async def _resume(self, exchange: _Exchange, last_event_id: str | None) -> None:
-        """GET with `Last-Event-ID` until the response arrives (2025-11-25 polling and dropped streams)."""
-        failures = 0
-        while exchange.wanted:
-            if last_event_id is None:
-                raise StreamLost(
-                    "the server closed the response stream before answering, "
-                    "and gave no event id to resume from"
-                )
-            delay = (self._retry_ms if self._retry_ms is not None else DEFAULT_RETRY_MS) / 1000
-            await anyio.sleep(delay * (1 if failures == 0 else 2**failures))
-            headers = self._headers("text/event-stream")
-            headers["Last-Event-ID"] = last_event_id
-            progressed = False
-            try:
-                timeout = httpx2.Timeout(self._profile.connect_timeout, read=None)
-                async with self._client.stream("GET", self.url, headers=headers, timeout=timeout) as resp:
-                    if resp.status_code == 404 and self.session_id is not None:
-                        raise StreamLost("the session ended while the response stream was being resumed")
-                    if resp.status_code != 200 or not is_event_stream(resp):
-                        await resp.aread()
-                        raise StreamLost(
-                            f"the response stream broke and resuming it failed ({describe_status(resp)})"
-                        )
-                    async for event_id, reply in self._events(resp):
-                        if event_id and event_id != last_event_id:
-                            last_event_id = event_id
-                            progressed = True
-                        if reply is not None:
-                            progressed = True
-                            await self._handle_incoming(reply, exchange)
-                            if not exchange.wanted:
-                                return
-            except httpx2.HTTPError as exc:
-                log.debug("resuming %s failed: %s", display(self.url), exc)
-            failures = 0 if progressed else failures + 1
-            if failures >= MAX_RESUME_FAILURES:
-                raise StreamLost(f"the response stream broke and {failures} attempts to resume it failed")
-
-    def _start_get_stream(self) -> None:
-        if self._get_scope is None:
-            self._get_scope = anyio.CancelScope()
-            self._tg.start_soon(self._get_stream, self._get_scope, self.session_id)
-
-    def _stop_get_stream(self) -> None:
-        if self._get_scope is not None:
-            self._get_scope.cancel()
-            self._get_scope = None
-
-    async def _get_stream(self, scope: anyio.CancelScope, session_id: str | None) -> None:
-        """The optional GET stream for server-initiated messages, resumed with `Last-Event-ID`."""
-        last_event_id: str | None = None
-        failures = 0
-        with scope:
-            while True:
-                headers = self._headers("text/event-stream")
-                if last_event_id is not None:
-                    headers["Last-Event-ID"] = last_event_id
-                try:
-                    timeout = httpx2.Timeout(self._profile.connect_timeout, read=None)
-                    async with self._client.stream("GET", self.url, headers=headers, timeout=timeout) as resp:
-                        if resp.status_code == 405:
-                            log.debug("%s offers no GET stream (405)", display(self.url))
-                            return
-                        if resp.status_code == 404 and session_id is not None:
-                            self._on_lost("the server no longer knows our session (GET answered 404)")
-                            return
-                        if resp.status_code != 200 or not is_event_stream(resp):
-                            await resp.aread()
-                            failures += 1
-                        else:
-                            failures = 0
-                            async for event_id, reply in self._events(resp):
-                                if event_id:
-                                    last_event_id = event_id
-                                if reply is not None:
-                                    await self._deliver(reply)
-                except httpx2.ConnectError as exc:
-                    if session_id is not None:
-                        # The server is gone (restarted or down): the relay rebuilds the session when it
-                        # can, and meanwhile reports the upstream as not ready.
-                        self._get_scope = None
-                        self._on_lost(f"the server became unreachable ({exc})")
-                        return
-                    failures += 1
-                except httpx2.HTTPError as exc:
-                    failures += 1
-                    log.debug("GET stream of %s failed: %s", display(self.url), exc)
-                if failures > 8:
-                    log.warning(
-                        "giving up the GET stream of %s after %d failures", display(self.url), failures
-                    )
-                    return
-                delay = (self._retry_ms or DEFAULT_RETRY_MS) / 1000
-                await anyio.sleep(min(delay * (2 ** max(0, failures - 1)), 30.0))
-
     def forget(self, request_id: JsonId) -> None:
         """Nothing is kept per call here."""
 
@@ -470,34 +314,3 @@ class StreamableUpstream:
             except httpx2.HTTPError as exc:
                 log.debug("DELETE of the session failed: %s", exc)
         self.session_id = None
-
-
-async def _read_limited(resp: httpx2.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise UpstreamError(f"the server's reply exceeds the maximum message size ({limit} bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _is_modern_error(status: int, error: Message | None) -> bool:
-    """A recognised 2026-07-28 error: this URL is an MCP endpoint, whatever the status says."""
-    if error is None:
-        return False
-    code = error.body["error"].get("code")
-    return code in MODERN_ERROR_CODES or (status == 404 and code == -32601)
-
-
-def _jsonrpc_error(body: bytes) -> Message | None:
-    if not body.strip():
-        return None
-    try:
-        reply = parse(body)
-    except InvalidMessage:
-        return None
-    if reply.kind is Kind.RESPONSE and isinstance(reply.body.get("error"), dict):
-        return reply
-    return None

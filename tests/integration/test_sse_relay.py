@@ -394,3 +394,21 @@ async def test_seventy_five_second_call_completes_with_default_settings(
         assert text_of(result) == "slept 75"
         assert time.monotonic() - began >= 75
         assert text_of(await session.call_tool("echo", {"text": "still here"})) == "still here"
+
+
+async def test_the_anyio_network_backend_still_relays(
+    sdk_sse_server: RunningServer, proxy_session: Any
+) -> None:
+    """MCP_SSE_PROXY_ASYNCIO_NETWORK=0 (httpcore2's own backend, the opt-out): calls, concurrency, 1 MB."""
+    env = {"MCP_SSE_PROXY_ASYNCIO_NETWORK": "0"}
+    async with proxy_session(sdk_sse_server.url, *SSE, env=env) as session:
+        results: dict[int, str] = {}
+
+        async def call(index: int) -> None:
+            results[index] = text_of(await session.call_tool("echo", {"text": f"call {index}"}))
+
+        async with anyio.create_task_group() as tg:
+            for index in range(8):
+                tg.start_soon(call, index)
+        assert results == {index: f"call {index}" for index in range(8)}
+        assert text_of(await session.call_tool("big", {"size": 1_000_000})) == big_text(1_000_000)

@@ -106,8 +106,12 @@ def test_reading_pauses_above_the_high_water_mark(monkeypatch: pytest.MonkeyPatc
     asyncio.run(main())
 
 
-def test_httpx2_keepalive_survives_a_server_closing_idle_connections() -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "anyio"])
+def test_httpx2_keepalive_survives_a_server_closing_idle_connections(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The pool must see an idle connection the server closed (is_readable) and open a new one."""
+    monkeypatch.setenv("MCP_SSE_PROXY_ASYNCIO_NETWORK", "1" if backend == "asyncio" else "0")
 
     async def main() -> None:
         connections = 0
@@ -139,9 +143,48 @@ def test_httpx2_keepalive_survives_a_server_closing_idle_connections() -> None:
     asyncio.run(main())
 
 
-def test_the_asyncio_backend_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_asyncio_backend_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MCP_SSE_PROXY_ASYNCIO_NETWORK", raising=False)
-    transport = _plain_transport(httpx2.Limits())
-    assert not isinstance(transport._pool._network_backend, AsyncioBackend)
-    monkeypatch.setenv("MCP_SSE_PROXY_ASYNCIO_NETWORK", "1")
     assert isinstance(_plain_transport(httpx2.Limits())._pool._network_backend, AsyncioBackend)
+    monkeypatch.setenv("MCP_SSE_PROXY_ASYNCIO_NETWORK", "0")
+    assert not isinstance(_plain_transport(httpx2.Limits())._pool._network_backend, AsyncioBackend)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "anyio"])
+@pytest.mark.parametrize("death", ["close", "reset"])
+def test_a_server_dying_mid_stream_ends_the_stream(
+    backend: str, death: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SSE-style chunked response whose server dies (FIN, or RST) after one event: the reader gets the
+    event, then an error, promptly and on either backend (the relay treats it as the stream failing)."""
+    monkeypatch.setenv("MCP_SSE_PROXY_ASYNCIO_NETWORK", "1" if backend == "asyncio" else "0")
+
+    async def main() -> None:
+        sent = asyncio.Event()
+
+        async def dies(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            event = b"data: hello\n\n"
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"%x\r\n%s\r\n" % (len(event), event)
+            )
+            await writer.drain()
+            await sent.wait()
+            if death == "reset":
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            writer.transport.abort() if death == "reset" else writer.close()
+
+        server, port = await _server(dies)
+        async with server:
+            limits = httpx2.Limits(max_connections=4, max_keepalive_connections=4)
+            async with httpx2.AsyncClient(transport=_plain_transport(limits)) as client:
+                async with client.stream("GET", f"http://127.0.0.1:{port}/sse") as response:
+                    chunks = response.aiter_raw()
+                    assert await asyncio.wait_for(chunks.__anext__(), 5) == b"data: hello\n\n"
+                    sent.set()
+                    with pytest.raises((httpx2.RemoteProtocolError, httpx2.ReadError)):
+                        await asyncio.wait_for(chunks.__anext__(), 5)
+
+    asyncio.run(main())
