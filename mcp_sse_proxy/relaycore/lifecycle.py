@@ -66,10 +66,7 @@ class Lifecycle(CoreState):
         self.connected_once = True
         self.ready = True
         actions: list[Action] = [Report(True, None)]
-        while self.queue:
-            message = self.queue.popleft()
-            if self._is_live(message):
-                self._dispatch(message, actions)
+        self._flush_queue(actions)
         return actions
 
     def connect_failed(

@@ -141,6 +141,13 @@ class CoreState:
         else:
             self.outbox.append(Send(message, self.generation, request_id))
 
+    def _flush_queue(self, actions: list[Action]) -> None:
+        """The session is ready: everything queued goes out, in order (nothing else sends the queue)."""
+        while self.queue:
+            message = self.queue.popleft()
+            if self._is_live(message):
+                self._dispatch(message, actions)
+
     def _mark_sent(self, message: Message, generation: int, sent: bool = True) -> None:
         for entry in self._entries_of(message):
             entry.sent = sent

@@ -109,6 +109,9 @@ class UpstreamSide(CoreState):
                 else:
                     self._answer_error(entry, f"{reason}, again after re-initializing the session", actions)
             actions.extend(self.session_lost(send.generation, reason))
+            if self.ready:
+                # It failed on a session already replaced by a ready one: nothing else sends the queue now.
+                self._flush_queue(actions)
             return actions
         if failure is Failure.STREAM_LOST and entry is not None and live:
             if entry.modern and entry.method in IDEMPOTENT and send.attempt == 0:

@@ -14,7 +14,8 @@ succeed or fail, the outbox pump, the clock). After every step it checks:
 5. the timer is never armed late: `next_deadline()` is at most the earliest deadline of any pending request;
 6. a lost session on an upstream that loses in-flight requests answers every request sent on it, except the
    long-lived ones (`subscriptions/listen`, `Pending.outlives_session`), which stay pending;
-7. a request that timed out is cancelled upstream by a notification only while the upstream is ready and,
+7. while the session is ready nothing live waits in the queue (only the connector sends the queue);
+8. a request that timed out is cancelled upstream by a notification only while the upstream is ready and,
    for a 2026-07-28 request, only where the upstream asks for notifications (a bridge);
 and at the end, after the clock has run past every deadline or the relay has shut down: nothing is
 pending, queued or aliased, and every request has had its one answer.
@@ -186,6 +187,8 @@ class RelayMachine(RuleBasedStateMachine):
         self, succeeds: bool, first_sent: bool, may_come_up: bool, loses: bool, bridged: bool
     ) -> None:
         core = self.core
+        if not core.connect_needed():
+            return  # the connector only tries when the core asks for it
         first: Message | None = None
         if core.connected_once:
             core.reconnect_attempt()
@@ -297,6 +300,13 @@ class RelayMachine(RuleBasedStateMachine):
         for k in set(self.asked) | pending:
             outstanding = self.asked[k] - self.answered[k]
             assert outstanding == (1 if k in pending else 0), (k, self.asked[k], self.answered[k], pending)
+
+    @invariant()
+    def nothing_waits_in_the_queue_while_ready(self) -> None:
+        # Only the connector sends the queue, and only when the core is not ready: a live message queued
+        # while ready would wait for its queue timeout (and hold every later message behind it).
+        if self.core.ready:
+            assert not [m for m in self.core.queue if self.core._is_live(m)], list(self.core.queue)
 
     @invariant()
     def timer_never_late(self) -> None:

@@ -1,0 +1,55 @@
+"""Single cases of `RelayCore` found in review, each a sequence the driver can produce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_sse_proxy.protocol import messages as jsonrpc
+from mcp_sse_proxy.protocol.ids import ProxyIds
+from mcp_sse_proxy.relaycore import Failure, RelayCore, Send, Settings, Write
+
+
+def make_core() -> RelayCore:
+    return RelayCore(
+        Settings(request_timeout=60.0, queue_timeout=10.0, upstream="http://upstream"), ids=ProxyIds("own-")
+    )
+
+
+def connect(core: RelayCore) -> list[Any]:
+    first = core.first_attempt()
+    return core.connected(first, True, loses_in_flight=False, cancels_by_notification=False)
+
+
+def ordered_sends(core: RelayCore) -> list[Send]:
+    sends = []
+    while (send := core.take_outbox()) is not None:
+        sends.append(send)
+    return sends
+
+
+def test_a_late_session_expiry_after_the_reconnect_still_goes_out() -> None:
+    """Two requests on one session both get 404; the second 404 arrives after the connector has already
+    re-established the session. The second request must go out on the new session, not wait in the queue
+    (where nothing sends it while the session is ready) until its queue timeout, holding every later
+    message behind it."""
+    core = make_core()
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "method": "ping"}), 0.0)
+    connect(core)
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), 0.0)
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}), 0.0)
+    first, second = ordered_sends(core)
+    core.send_failed(first, Failure.SESSION_EXPIRED, "session expired")
+    assert not core.ready
+    core.reconnect_attempt()
+    core.connected(None, False, loses_in_flight=False, cancels_by_notification=False)
+    assert [s.request_id for s in ordered_sends(core)] == [1]
+    actions = core.send_failed(second, Failure.SESSION_EXPIRED, "session expired")
+    # The session it failed on is gone and a new one is ready: it goes out now.
+    resent = [a for a in actions if isinstance(a, Send)] + ordered_sends(core)
+    assert [s.request_id for s in resent] == [2]
+    assert all(core.is_current(s) for s in resent)
+    assert not core.queue
+    # And a later request is not stuck behind it.
+    later = core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 3, "method": "ping"}), 0.0)
+    assert not [a for a in later if isinstance(a, Write)]
+    assert [s.request_id for s in ordered_sends(core)] == [3]
