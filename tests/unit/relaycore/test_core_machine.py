@@ -97,6 +97,9 @@ class RelayMachine(RuleBasedStateMachine):
         self.server_requests: list[str] = []
         self.server_counter = 0
         self.answers_written = 0
+        #: A connection attempt the connector has begun and not finished (`first`, as `first_attempt`
+        #: returned it), or None: between the two, every other event may happen.
+        self.attempt: list[Message | None] | None = None
 
     # ---- carrying out actions ---------------------------------------------------------------------------
 
@@ -186,16 +189,42 @@ class RelayMachine(RuleBasedStateMachine):
     def connection_attempt(
         self, succeeds: bool, first_sent: bool, may_come_up: bool, loses: bool, bridged: bool
     ) -> None:
+        if self.attempt is None:
+            self.attempt_begins()
+            if self.attempt is None:
+                return
+        self.attempt_ends(succeeds, first_sent, may_come_up, loses, bridged)
+
+    @precondition(lambda self: self.attempt is None)
+    @rule()
+    def attempt_begins(self) -> None:
+        """The connector starts an attempt (detection, or reopening the session); it ends in another step."""
         core = self.core
         if not core.connect_needed():
             return  # the connector only tries when the core asks for it
-        first: Message | None = None
         if core.connected_once:
             core.reconnect_attempt()
+            self.attempt = [None]
         else:
             first = core.first_attempt()
-            if first is None:
-                return
+            if first is not None:
+                self.attempt = [first]
+
+    @precondition(lambda self: self.attempt is not None)
+    @rule(
+        succeeds=st.booleans(),
+        first_sent=st.booleans(),
+        may_come_up=st.booleans(),
+        loses=st.booleans(),
+        bridged=st.booleans(),
+    )
+    def attempt_ends(
+        self, succeeds: bool, first_sent: bool, may_come_up: bool, loses: bool, bridged: bool
+    ) -> None:
+        core = self.core
+        assert self.attempt is not None
+        first = self.attempt[0]
+        self.attempt = None
         if succeeds:
             if first is not None and first_sent:
                 request_id = first.id if first.kind is Kind.REQUEST else None
@@ -325,6 +354,7 @@ class RelayMachine(RuleBasedStateMachine):
         if self.now < 1e9 and len(self.core.pending):
             self.now += 2 * REQUEST_TIMEOUT + QUEUE_TIMEOUT
             self.apply(self.core.timer_fired(self.now))
+        self.attempt = None
         self.apply(self.core.shut_down("the proxy is shutting down"))
         assert len(self.core.pending) == 0
         assert not self.core.aliases and not self.core.queue and not self.core.outbox
