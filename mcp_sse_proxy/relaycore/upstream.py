@@ -108,6 +108,8 @@ class UpstreamSide(CoreState):
                         entry.alias = None
                 else:
                     self._answer_error(entry, f"{reason}, again after re-initializing the session", actions)
+            elif send.message.kind is Kind.BATCH:
+                self._batch_expired(send.message, reason, actions)
             actions.extend(self.session_lost(send.generation, reason))
             if self.ready:
                 # It failed on a session already replaced by a ready one: nothing else sends the queue now.
@@ -134,3 +136,17 @@ class UpstreamSide(CoreState):
                 return actions
         self._fail_message(send.message, reason, actions, code)
         return actions
+
+    def _batch_expired(self, batch: Message, reason: str, actions: list[Action]) -> None:
+        """A batch the server never processed (its session expired): once more on the next session."""
+        entries = self._entries_of(batch)
+        if not entries:
+            return
+        if any(entry.resent for entry in entries):
+            for entry in entries:
+                self._answer_error(entry, f"{reason}, again after re-initializing the session", actions)
+            return
+        for entry in entries:
+            entry.resent = True
+        self._mark_sent(batch, -1, sent=False)
+        self.queue.appendleft(batch)

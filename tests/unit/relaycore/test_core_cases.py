@@ -53,3 +53,28 @@ def test_a_late_session_expiry_after_the_reconnect_still_goes_out() -> None:
     later = core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 3, "method": "ping"}), 0.0)
     assert not [a for a in later if isinstance(a, Write)]
     assert [s.request_id for s in ordered_sends(core)] == [3]
+
+
+def test_a_batch_whose_session_expired_goes_out_again() -> None:
+    """A 404 means the server never processed the batch: as for a single request, it goes out again on the
+    next session (before, its requests waited for their 600 s request timeout, sent on no live session)."""
+    core = make_core()
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "method": "ping"}), 0.0)
+    connect(core)
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    core.client_message(jsonrpc.from_obj(batch), 0.0)
+    (send,) = ordered_sends(core)
+    actions = core.send_failed(send, Failure.SESSION_EXPIRED, "session expired")
+    answered = [a for a in actions if isinstance(a, Write)]
+    core.reconnect_attempt()
+    core.connected(None, False, loses_in_flight=False, cancels_by_notification=False)
+    again = ordered_sends(core)
+    assert not answered
+    assert [s.message.body for s in again] == [batch]
+    # A second 404 for it is answered (no endless re-sending).
+    actions = core.send_failed(again[0], Failure.SESSION_EXPIRED, "session expired")
+    errors = [a.message.body["id"] for a in actions if isinstance(a, Write)]
+    assert sorted(errors) == [1, 2] and 1 not in core.pending and 2 not in core.pending
