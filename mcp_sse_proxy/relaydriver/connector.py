@@ -183,6 +183,8 @@ class Connector:
             except UpstreamError as exc:
                 log.warning("keepalive ping failed: %s", exc.reason)
                 upstream = host.upstream
+                if core.generation != generation:
+                    continue  # the session it was sent on is gone already; the new one is not this one's
                 if upstream is not None and (
                     upstream.loses_in_flight_on_session_loss or isinstance(exc, UpstreamUnavailable)
                 ):

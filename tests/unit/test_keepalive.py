@@ -1,0 +1,71 @@
+"""`relaydriver.connector.Connector.keepalive`: a failed ping ends only the session it was sent on."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_sse_proxy.errors import NoReply
+from mcp_sse_proxy.protocol import messages as jsonrpc
+from mcp_sse_proxy.relaycore import RelayCore, Settings
+from mcp_sse_proxy.relaydriver.connector import Connector
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeUpstream:
+    loses_in_flight_on_session_loss = True
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+class Host:
+    def __init__(self, core: RelayCore) -> None:
+        self.core = core
+        self.upstream = FakeUpstream()
+        self.last_activity = anyio.current_time()
+        self.pings = 0
+        self.again = anyio.Event()
+        self.lost: list[Any] = []
+
+    async def own_request(self, method: str, params: Any, timeout: float) -> Any:
+        self.pings += 1
+        if self.pings > 1:  # the next keepalive round: the first failure has been handled
+            self.again.set()
+            await anyio.sleep_forever()
+        # While the ping waits, the stream drops and the connector opens a new session (as fast as it can).
+        core = self.core
+        core.session_lost(core.generation, "stream closed")
+        core.reconnect_attempt()
+        core.connected(None, False, loses_in_flight=True, cancels_by_notification=False)
+        raise NoReply("no answer to the proxy's ping")
+
+    def carry_out_nowait(self, actions: list[Any]) -> None:
+        self.lost.extend(actions)
+
+
+async def test_a_ping_that_failed_on_a_replaced_session_leaves_the_new_one_alone() -> None:
+    core = RelayCore(Settings())
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "method": "initialize"}), 0.0)
+    first = core.first_attempt()
+    core.connected(first, True, loses_in_flight=True, cancels_by_notification=False)
+    core.upstream_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "result": {}}), 0.0)
+    assert core.ready and core.memory.init_result is not None
+    host = Host(core)
+    profile = SimpleNamespace(ping_interval=0.01, read_timeout=1.0)
+    connector = Connector(host, profile)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(connector.keepalive)
+        with anyio.fail_after(5):
+            await host.again.wait()
+        tg.cancel_scope.cancel()
+    assert core.ready
+    # Closing here would stop the new session's stream with nobody told: every later answer lost.
+    assert host.upstream.closed == 0
