@@ -27,7 +27,8 @@ class ClientSide(CoreState):
             return actions
         if accepted is None:
             return actions
-        if self.gave_up is not None and accepted.kind is not Kind.NOTIFICATION:
+        if self.gave_up is not None:
+            # Nothing sends the queue any more: a notification kept there would stay for good.
             self._fail_message(accepted, self.gave_up, actions)
             return actions
         if self.ready and not self.queue:

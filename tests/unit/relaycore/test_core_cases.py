@@ -78,3 +78,18 @@ def test_a_batch_whose_session_expired_goes_out_again() -> None:
     actions = core.send_failed(again[0], Failure.SESSION_EXPIRED, "session expired")
     errors = [a.message.body["id"] for a in actions if isinstance(a, Write)]
     assert sorted(errors) == [1, 2] and 1 not in core.pending and 2 not in core.pending
+
+
+def test_once_the_upstream_is_given_up_notifications_do_not_pile_up() -> None:
+    """After the last reconnect attempt nothing will send the queue again: a notification kept there would
+    stay for good, and `MAX_BUFFERED` of them stop the relay reading stdin (later requests never answered)."""
+    core = RelayCore(Settings(reconnect_attempts=1, upstream="http://upstream"), ids=ProxyIds("own-"))
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "method": "initialize"}), 0.0)
+    first = core.first_attempt()
+    core.connect_failed(first, "refused", may_come_up=True)
+    assert core.gave_up is not None and not core.connect_needed()
+    for _ in range(3):
+        core.client_message(jsonrpc.notification("notifications/roots/list_changed"), 0.0)
+    assert core.buffered() == 0
+    actions = core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 1, "method": "ping"}), 0.0)
+    assert [a.message.body["id"] for a in actions if isinstance(a, Write)] == [1]
