@@ -122,14 +122,15 @@ class Sender:
         host = self._host
         if send.delay > 0:
             await anyio.sleep(send.delay)
-            if not self._core.wants(send):
-                return
         upstream = host.upstream
         assert upstream is not None
         token = REQUEST_WRITTEN.set(partial(self._written, seq) if seq else None)
-        host.tap_out(send.message)
         failed: list[Action] | None = None
         try:
+            if not self._core.wants(send):
+                # Answered or cancelled before this task ran (no stream to close then): nothing goes out.
+                return
+            host.tap_out(send.message)
             if send.request_id is not None:
                 key = (isinstance(send.request_id, str), send.request_id)
                 with anyio.CancelScope() as scope:
