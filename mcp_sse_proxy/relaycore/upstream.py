@@ -148,5 +148,12 @@ class UpstreamSide(CoreState):
             return
         for entry in entries:
             entry.resent = True
-        self._mark_sent(batch, -1, sent=False)
-        self.queue.appendleft(batch)
+        live = [
+            item
+            for item in batch.body
+            if not (isinstance(item, dict) and "method" in item and item.get("id") is not None)
+            or item["id"] in self.pending
+        ]
+        again = batch if len(live) == len(batch.body) else jsonrpc.from_obj(live)  # cancelled ones stay out
+        self._mark_sent(again, -1, sent=False)
+        self.queue.appendleft(again)

@@ -93,3 +93,21 @@ def test_once_the_upstream_is_given_up_notifications_do_not_pile_up() -> None:
     assert core.buffered() == 0
     actions = core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 1, "method": "ping"}), 0.0)
     assert [a.message.body["id"] for a in actions if isinstance(a, Write)] == [1]
+
+
+def test_a_batch_sent_again_leaves_out_what_the_client_cancelled() -> None:
+    core = make_core()
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "method": "ping"}), 0.0)
+    connect(core)
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "b"}},
+    ]
+    core.client_message(jsonrpc.from_obj(batch), 0.0)
+    (send,) = ordered_sends(core)
+    core.client_message(jsonrpc.notification("notifications/cancelled", {"requestId": 1}), 0.0)
+    core.send_failed(send, Failure.SESSION_EXPIRED, "session expired")
+    core.reconnect_attempt()
+    core.connected(None, False, loses_in_flight=False, cancels_by_notification=False)
+    again = [s for s in ordered_sends(core) if s.message.kind.name == "BATCH"]
+    assert [s.message.body for s in again] == [[batch[1]]]
