@@ -112,6 +112,11 @@ class Connector:
             except UpstreamError as exc:
                 await host.carry_out(core.connect_failed(first, describe(exc), may_come_up=_may_come_up(exc)))
                 continue
+            except Exception:  # a bug must cost one attempt (and its first message), not the whole relay
+                log.exception("internal error while connecting to %s", display(self._profile.url))
+                reason = "internal error in the proxy while connecting (see its log)"
+                await host.carry_out(core.connect_failed(first, reason, may_come_up=False))
+                continue
             actions = core.connected(
                 first,
                 first_sent,

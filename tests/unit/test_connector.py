@@ -1,4 +1,4 @@
-"""`relaydriver.connector.Connector.keepalive`: a failed ping ends only the session it was sent on."""
+"""`relaydriver.connector.Connector`: a failed ping ends only its own session; a bug costs one attempt."""
 
 from __future__ import annotations
 
@@ -69,3 +69,52 @@ async def test_a_ping_that_failed_on_a_replaced_session_leaves_the_new_one_alone
     assert core.ready
     # Closing here would stop the new session's stream with nobody told: every later answer lost.
     assert host.upstream.closed == 0
+
+
+class Reopening:
+    """An upstream whose first reopening hits a bug (not an `UpstreamError`), the second works."""
+
+    loses_in_flight_on_session_loss = False
+    cancels_by_notification = False
+    url = "http://upstream/mcp"
+
+    def __init__(self) -> None:
+        self.opens = 0
+        self.reopened = anyio.Event()
+
+    async def open(self) -> None:
+        self.opens += 1
+        if self.opens == 1:
+            raise KeyError("a bug in the transport")
+        self.reopened.set()
+
+
+class ConnectorHost(Host):
+    def __init__(self, core: RelayCore) -> None:
+        super().__init__(core)
+        self.upstream = Reopening()  # type: ignore[assignment]
+
+    async def carry_out(self, actions: list[Any]) -> None:
+        pass
+
+
+async def test_a_bug_while_reconnecting_costs_one_attempt_not_the_relay() -> None:
+    core = RelayCore(Settings())
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "method": "ping"}), 0.0)
+    core.connected(core.first_attempt(), True, loses_in_flight=False, cancels_by_notification=False)
+    core.session_lost(core.generation, "stream closed")
+    host = ConnectorHost(core)
+    profile = SimpleNamespace(
+        connect_timeout=5.0,
+        read_timeout=5.0,
+        reconnect_initial_backoff=0.01,
+        reconnect_max_backoff=0.01,
+        url="http://upstream/mcp",
+    )
+    connector = Connector(host, profile)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(connector.run, None, tg)
+        with anyio.fail_after(5):
+            await host.upstream.reopened.wait()  # type: ignore[attr-defined]
+        tg.cancel_scope.cancel()
+    assert core.ready and host.upstream.opens == 2  # type: ignore[attr-defined]
