@@ -196,6 +196,8 @@ class Connector:
                     await upstream.close()
                     reason = f"the keepalive ping failed ({exc.reason})"
                     host.carry_out_nowait(core.session_lost(generation, reason))
+            except Exception:  # a bug must cost one ping, not the whole relay
+                log.exception("internal error in the keepalive ping")
 
 
 def _may_come_up(exc: UpstreamError) -> bool:

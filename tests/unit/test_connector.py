@@ -118,3 +118,27 @@ async def test_a_bug_while_reconnecting_costs_one_attempt_not_the_relay() -> Non
             await host.upstream.reopened.wait()  # type: ignore[attr-defined]
         tg.cancel_scope.cancel()
     assert core.ready and host.upstream.opens == 2  # type: ignore[attr-defined]
+
+
+class BuggyPing(Host):
+    async def own_request(self, method: str, params: Any, timeout: float) -> Any:
+        self.pings += 1
+        if self.pings > 1:
+            self.again.set()
+            await anyio.sleep_forever()
+        raise KeyError("a bug in the transport")
+
+
+async def test_a_bug_in_a_keepalive_ping_costs_that_ping_not_the_relay() -> None:
+    core = RelayCore(Settings())
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "method": "initialize"}), 0.0)
+    core.connected(core.first_attempt(), True, loses_in_flight=True, cancels_by_notification=False)
+    core.upstream_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "result": {}}), 0.0)
+    host = BuggyPing(core)
+    connector = Connector(host, SimpleNamespace(ping_interval=0.01, read_timeout=1.0))  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(connector.keepalive)
+        with anyio.fail_after(5):
+            await host.again.wait()  # the next round came: the keepalive lives on
+        tg.cancel_scope.cancel()
+    assert core.ready
