@@ -94,23 +94,25 @@ class UpstreamSide(CoreState):
         entry = self.pending.get(send.request_id) if send.request_id is not None else None
         live = entry is not None and self._send_is_live(send)
         if failure is Failure.SESSION_EXPIRED:
+            again: Message | None = None
             if entry is not None and live:
                 if not entry.resent:
                     # The server never processed it: send it again on the new session.
                     entry.resent = True
                     entry.sent = False
                     self._armed(entry)
-                    self.queue.appendleft(
-                        send.message if entry.alias is None else send.message.with_id(entry.id)
-                    )
+                    again = send.message if entry.alias is None else send.message.with_id(entry.id)
                     if entry.alias is not None:
                         self.aliases.pop(entry.alias, None)
                         entry.alias = None
                 else:
                     self._answer_error(entry, f"{reason}, again after re-initializing the session", actions)
             elif send.message.kind is Kind.BATCH:
-                self._batch_expired(send.message, reason, actions)
+                again = self._batch_expired(send.message, reason, actions)
             actions.extend(self.session_lost(send.generation, reason))
+            if again is not None:
+                # After what waited in the outbox went back to the queue: it was on the wire before them.
+                self.queue.appendleft(again)
             if self.ready:
                 # It failed on a session already replaced by a ready one: nothing else sends the queue now.
                 self._flush_queue(actions)
@@ -137,15 +139,16 @@ class UpstreamSide(CoreState):
         self._fail_message(send.message, reason, actions, code)
         return actions
 
-    def _batch_expired(self, batch: Message, reason: str, actions: list[Action]) -> None:
-        """A batch the server never processed (its session expired): once more on the next session."""
+    def _batch_expired(self, batch: Message, reason: str, actions: list[Action]) -> Message | None:
+        """A batch the server never processed (its session expired): what to send once more on the next
+        session (None: nothing, or it is answered now)."""
         entries = self._entries_of(batch)
         if not entries:
-            return
+            return None
         if any(entry.resent for entry in entries):
             for entry in entries:
                 self._answer_error(entry, f"{reason}, again after re-initializing the session", actions)
-            return
+            return None
         for entry in entries:
             entry.resent = True
         live = [
@@ -156,4 +159,4 @@ class UpstreamSide(CoreState):
         ]
         again = batch if len(live) == len(batch.body) else jsonrpc.from_obj(live)  # cancelled ones stay out
         self._mark_sent(again, -1, sent=False)
-        self.queue.appendleft(again)
+        return again
