@@ -87,7 +87,8 @@ class PendingTable:
         entry = self._by_token.get(id_key(token))
         if entry is None:
             return False
-        entry.deadline = now + self.request_timeout
+        # Only ever later: a request without a deadline (a subscription) does not get one from its progress.
+        entry.deadline = max(entry.deadline, now + self.request_timeout)
         return True
 
     def expired(self, now: float) -> list[Pending]:

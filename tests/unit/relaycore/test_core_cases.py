@@ -111,3 +111,39 @@ def test_a_batch_sent_again_leaves_out_what_the_client_cancelled() -> None:
     core.connected(None, False, loses_in_flight=False, cancels_by_notification=False)
     again = [s for s in ordered_sends(core) if s.message.kind.name == "BATCH"]
     assert [s.message.body for s in again] == [[batch[1]]]
+
+
+def test_a_request_sent_again_after_a_404_keeps_its_place_before_what_followed_it() -> None:
+    """The request was on the wire; what the client sent after it waited in the outbox. On the next
+    session it goes out first, as the client ordered (before, the outbox went ahead of it)."""
+    core = make_core()
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 0, "method": "ping"}), 0.0)
+    connect(core)
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}), 0.0)
+    (on_the_wire,) = ordered_sends(core)
+    core.client_message(jsonrpc.notification("notifications/roots/list_changed"), 0.0)
+    core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}), 0.0)
+    core.send_failed(on_the_wire, Failure.SESSION_EXPIRED, "session expired")
+    core.reconnect_attempt()
+    core.connected(None, False, loses_in_flight=False, cancels_by_notification=False)
+    order = [s.message.id if s.message.id is not None else s.message.method for s in ordered_sends(core)]
+    assert order == [1, "notifications/roots/list_changed", 2]
+
+
+def test_progress_on_a_subscription_gives_it_no_deadline() -> None:
+    """`subscriptions/listen` lasts as long as the client wants; a progress notification for its token
+    reset its deadline from none to the request timeout (and the timer, which expects progress only to
+    push deadlines later, was not armed for it). Found by the state machine."""
+    core = make_core()
+    listen = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "subscriptions/listen",
+        "params": {"_meta": {"progressToken": 7}},
+    }
+    core.client_message(jsonrpc.from_obj(listen), 0.0)
+    connect(core)
+    note = jsonrpc.notification("notifications/progress", {"progressToken": 7, "progress": 1})
+    core.upstream_message(note, 1.0)
+    assert not [a for a in core.timer_fired(1000.0) if isinstance(a, Write)]
+    assert 0 in core.pending
