@@ -77,10 +77,13 @@ class Connector:
     async def run(self, client: httpx2.AsyncClient, task_group: TaskGroup) -> None:
         core, host = self._core, self._host
         while True:
+            idle = False
             while not core.connect_needed():
                 await self._sleep_until_woken()
-            if core.failures:
-                # A new message or reconnect_now() cuts the wait short: a caller is waiting.
+                idle = True
+            if core.failures and not idle:
+                # A new message or reconnect_now() cuts the wait short: a caller is waiting. One that woke
+                # an idle connector is waiting already (its wake-up was spent leaving the idle loop).
                 await self._sleep_until_woken(self._backoff(core.failures))
             first: Message | None = None
             first_sent = False

@@ -142,3 +142,43 @@ async def test_a_bug_in_a_keepalive_ping_costs_that_ping_not_the_relay() -> None
             await host.again.wait()  # the next round came: the keepalive lives on
         tg.cancel_scope.cancel()
     assert core.ready
+
+
+async def test_a_message_that_wakes_an_idle_connector_is_not_held_by_the_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the first connection, earlier attempts failed and their messages were answered (nothing to
+    connect for). A new message wakes the connector: it tries at once, not after the backoff of the old
+    failures (which would outlast the message's queue timeout: the flake of test_dead_port_is_not_a_verdict)."""
+    from mcp_sse_proxy.relaydriver import connector as connector_module
+
+    core = RelayCore(Settings(queue_timeout=30.0))
+    core.failures = 6  # earlier attempts failed; their messages were answered meanwhile
+    tried = anyio.Event()
+
+    async def connect(*args: Any, **kwargs: Any) -> Any:
+        tried.set()
+        await anyio.sleep_forever()
+
+    monkeypatch.setattr(connector_module.detect, "connect", connect)
+    host = ConnectorHost(core)
+    host.upstream = None  # type: ignore[assignment]
+    host.tap_out = lambda message: None  # type: ignore[attr-defined]
+    host.deliver = host.upstream_lost = lambda *args: None  # type: ignore[attr-defined]
+    profile = SimpleNamespace(
+        connect_timeout=60.0,
+        read_timeout=60.0,
+        reconnect_initial_backoff=60.0,
+        reconnect_max_backoff=60.0,
+        url="http://upstream/mcp",
+    )
+    connector = Connector(host, profile)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(connector.run, None, tg)
+        await anyio.wait_all_tasks_blocked()
+        assert not tried.is_set()  # idle: nothing to connect for
+        core.client_message(jsonrpc.from_obj({"jsonrpc": "2.0", "id": 1, "method": "ping"}), 0.0)
+        connector.wake()
+        with anyio.fail_after(10):  # the backoff is 60 s: only an attempt at once gets here
+            await tried.wait()
+        tg.cancel_scope.cancel()
