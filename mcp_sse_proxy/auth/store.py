@@ -48,12 +48,12 @@ class TokenStore:
 
     def version(self) -> tuple[int, int] | None:
         """What changes whenever a record is created, replaced or removed here (the directory's mtime and
-        inode), None while there is no directory, or also None when the directory changed in the last
+        inode; (0, 0) while there is no directory), or None when the directory changed in the last
         `RACY_NS` (file times are coarse: a change in the same tick would not show)."""
         try:
             info = os.stat(self.directory)
         except OSError:
-            return None
+            return (0, 0)
         if time.time_ns() - info.st_mtime_ns < RACY_NS:
             return None
         return info.st_mtime_ns, info.st_ino

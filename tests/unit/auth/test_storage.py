@@ -210,8 +210,25 @@ def test_with_nothing_stored_requests_do_not_read_the_store_until_it_changes(tmp
 
 def test_a_recently_changed_store_directory_has_no_version(tmp_path: Path) -> None:
     store = TokenStore(tmp_path / "oauth", preference="file")
-    assert store.version() is None  # no directory
+    assert store.version() == (0, 0)  # no directory (yet): a version of its own
     store.save(_record())
     assert store.version() is None  # changed just now: coarse file times cannot tell the next change
     os.utime(tmp_path / "oauth", (1_000_000, 1_000_000))
     assert store.version() is not None
+
+
+def test_with_no_store_directory_requests_do_not_read_the_store(tmp_path: Path) -> None:
+    from mcp_sse_proxy.auth.bearer import OAuthAuth
+    from mcp_sse_proxy.config.model import Profile
+
+    store = TokenStore(tmp_path / "oauth", preference="file")
+    auth = OAuthAuth(Profile(name="p", url="http://h/mcp"), interactive=False, store=store)
+    reads: list[str] = []
+    real_read = store._read_entry
+    store._read_entry = lambda key: reads.append(key) or real_read(key)  # type: ignore[method-assign]
+    for _ in range(20):
+        assert auth.current() is None
+    assert len(reads) == 1
+    record = TokenRecord(auth.key, "http://h/mcp", issuer="http://as", access_token="at-3")
+    store.save(record)
+    assert auth.current() == record
