@@ -35,6 +35,8 @@ except ImportError:  # Windows
 #: Set to "1" to force the blocking-threads path (what Windows uses) on any platform.
 THREADS_ENV = "MCP_SSE_PROXY_STDIO_THREADS"
 READ_CHUNK = 1 << 20
+#: The reusable buffer stdin is read into when the loop polls it (a chunk is copied out at its size).
+READ_BUFFER = 1 << 18
 #: At most this many buffers per writev (POSIX IOV_MAX is at least 1024).
 MAX_IOV = 1024
 #: The capacity asked for a stdout pipe (Linux; the default is 64 KiB). A 4 MiB result then crosses in a
@@ -70,10 +72,15 @@ async def read_lines(fd: int, max_line: int) -> AsyncIterator[bytes | None]:
 async def _poll_chunks(fd: int) -> AsyncIterator[bytes]:
     was_blocking = os.get_blocking(fd)
     os.set_blocking(fd, False)
+    # One buffer for every read, and each chunk copied out at its own size: `os.read(fd, READ_CHUNK)`
+    # would allocate (and shrink) a READ_CHUNK bytes object per read, which fragments the C heap.
+    buffer = bytearray(READ_BUFFER)
+    view = memoryview(buffer)
     try:
         while True:
             try:
-                chunk = os.read(fd, READ_CHUNK)
+                count = os.readv(fd, (buffer,))
+                chunk = bytes(view[:count])
             except BlockingIOError:
                 await anyio.wait_readable(fd)
                 continue

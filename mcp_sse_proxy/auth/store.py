@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,8 @@ from .record import TokenRecord, keep_secret
 APP_NAME = "mcp-sse-proxy"
 KEYRING_SERVICE = "mcp-sse-proxy"
 Backend = Literal["file", "keyring"]
+#: A directory changed this recently has no trustworthy `TokenStore.version` yet.
+RACY_NS = 2_000_000_000
 
 log = logging.getLogger("mcp_sse_proxy.auth")
 
@@ -42,6 +45,18 @@ class TokenStore:
         self.preference = preference
 
     # --- reading ---------------------------------------------------------------------------------------
+
+    def version(self) -> tuple[int, int] | None:
+        """What changes whenever a record is created, replaced or removed here (the directory's mtime and
+        inode; (0, 0) while there is no directory), or None when the directory changed in the last
+        `RACY_NS` (file times are coarse: a change in the same tick would not show)."""
+        try:
+            info = os.stat(self.directory)
+        except OSError:
+            return (0, 0)
+        if time.time_ns() - info.st_mtime_ns < RACY_NS:
+            return None
+        return info.st_mtime_ns, info.st_ino
 
     def summary(self, key: str) -> dict[str, Any] | None:
         """The public part of a record (no secret), or None."""

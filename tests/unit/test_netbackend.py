@@ -188,3 +188,41 @@ def test_a_server_dying_mid_stream_ends_the_stream(
                         await asyncio.wait_for(chunks.__anext__(), 5)
 
     asyncio.run(main())
+
+
+def test_connections_sharing_the_receive_buffer_keep_their_own_bytes() -> None:
+    """One receive buffer serves every connection of a backend: each chunk is copied out before the
+    next receive, so interleaved and larger-than-the-buffer bodies arrive intact on each connection."""
+    size = netbackend.RECEIVE_BUFFER * 3 + 17
+
+    async def main() -> None:
+        async def send_pattern(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            tag = await reader.readexactly(1)
+            body = tag * size
+            for start in range(0, size, 4096):  # many small writes, so the two connections interleave
+                writer.write(body[start : start + 4096])
+                await writer.drain()
+            writer.close()
+
+        server, port = await _server(send_pattern)
+        async with server:
+            backend = AsyncioBackend()
+            streams = [await backend.connect_tcp("127.0.0.1", port, timeout=5) for _ in range(2)]
+
+            async def read_all(stream: httpcore2.AsyncNetworkStream, tag: bytes) -> bytes:
+                await stream.write(tag, timeout=5)
+                parts = []
+                for _ in range(size):  # bounded: at least one byte per read until EOF
+                    chunk = await stream.read(65536, timeout=5)
+                    if not chunk:
+                        break
+                    parts.append(chunk)
+                return b"".join(parts)
+
+            first, second = await asyncio.gather(read_all(streams[0], b"a"), read_all(streams[1], b"b"))
+            assert first == b"a" * size
+            assert second == b"b" * size
+            for stream in streams:
+                await stream.aclose()
+
+    asyncio.run(main())

@@ -174,3 +174,61 @@ def test_the_browser_gets_no_stdin_or_stdout(tmp_path: Path, monkeypatch) -> Non
     eventually_sync(lambda: marker.exists() and marker.read_text(), what="the browser wrote its marker")
     assert marker.read_text() == "http://as/authorize?x=1 False "
     assert os.environ["BROWSER"]
+
+
+def test_with_nothing_stored_requests_do_not_read_the_store_until_it_changes(tmp_path: Path) -> None:
+    """`OAuthAuth.current()` runs for every request of a profile that may sign in: with no record it
+    looks at the store's directory, and reads a record file again only once the directory changed."""
+    from mcp_sse_proxy.auth import store as store_module
+    from mcp_sse_proxy.auth.bearer import OAuthAuth
+    from mcp_sse_proxy.config.model import Profile
+
+    directory = tmp_path / "oauth"
+    directory.mkdir()
+    store = TokenStore(directory, preference="file")
+    auth = OAuthAuth(Profile(name="p", url="http://h/mcp"), interactive=False, store=store)
+    reads: list[str] = []
+    real_read = store._read_entry
+
+    def counting_read(key: str) -> dict[str, object] | None:
+        reads.append(key)
+        return real_read(key)
+
+    store._read_entry = counting_read  # type: ignore[method-assign]
+    old = (store_module.time.time_ns() - 10 * store_module.RACY_NS) // 1_000_000_000
+    os.utime(directory, (old, old))
+    assert auth.current() is None
+    first = len(reads)
+    for _ in range(50):
+        assert auth.current() is None
+    assert len(reads) == first  # the unchanged directory was enough
+
+    record = TokenRecord(auth.key, "http://h/mcp", issuer="http://as", access_token="at-2")
+    store.save(record)  # the directory changed (and is "racy": read every time until it settles)
+    assert auth.current() == record
+
+
+def test_a_recently_changed_store_directory_has_no_version(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "oauth", preference="file")
+    assert store.version() == (0, 0)  # no directory (yet): a version of its own
+    store.save(_record())
+    assert store.version() is None  # changed just now: coarse file times cannot tell the next change
+    os.utime(tmp_path / "oauth", (1_000_000, 1_000_000))
+    assert store.version() is not None
+
+
+def test_with_no_store_directory_requests_do_not_read_the_store(tmp_path: Path) -> None:
+    from mcp_sse_proxy.auth.bearer import OAuthAuth
+    from mcp_sse_proxy.config.model import Profile
+
+    store = TokenStore(tmp_path / "oauth", preference="file")
+    auth = OAuthAuth(Profile(name="p", url="http://h/mcp"), interactive=False, store=store)
+    reads: list[str] = []
+    real_read = store._read_entry
+    store._read_entry = lambda key: reads.append(key) or real_read(key)  # type: ignore[method-assign]
+    for _ in range(20):
+        assert auth.current() is None
+    assert len(reads) == 1
+    record = TokenRecord(auth.key, "http://h/mcp", issuer="http://as", access_token="at-3")
+    store.save(record)
+    assert auth.current() == record
