@@ -30,7 +30,7 @@ pytestmark = [
     pytest.mark.anyio,
     pytest.mark.integration,
     pytest.mark.skipif(
-        chromium_path() is None, reason="no chromium on this machine (CI does not install it)"
+        chromium_path() is None, reason="no chromium on this machine (.ci/run installs Debian's chromium where apt-get runs as root)"
     ),
 ]
 

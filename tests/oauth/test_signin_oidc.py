@@ -212,7 +212,7 @@ async def test_tokens_never_appear_in_the_proxy_output(oidc_stack: OidcStack, si
         assert secret and secret not in output
 
 
-@pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine (CI does not install it)")
+@pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine (.ci/run installs Debian's chromium where apt-get runs as root)")
 async def test_headless_chromium_as_the_browser(oidc_stack: OidcStack, signin_env) -> None:
     env = {**signin_env.env, "BROWSER": f"{sys.executable} {CHROMIUM_BROWSER} %s"}
     assert (await call(oidc_stack, env))["subject"] == "test-user"
