@@ -162,15 +162,14 @@ class OAuthAuth(httpx2.Auth):
         """The record to use now: the one in memory while fresh, else what the store holds."""
         if self._record is not None and self._record.is_fresh():
             return self._record
+        version = self.store.version()
         if self._loaded and self._record is None:
             # Nothing was stored: look again only once the store changed (not a file read per request).
-            version = self.store.version()
             if version is not None and version == self._absent_in:
                 return None
             if self.store.summary(self.key) is None:
                 self._absent_in = version
                 return None
-        version = self.store.version()
         self._record = self.store.load(self.key)
         self._loaded = True
         self._absent_in = version if self._record is None else None

@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import anyio
+import keyrings.alt.file  # noqa: F401  (the test extra: a missing backend fails, never skips)
 import pytest
 
 from tests.integration.conftest import open_proxy_session
 from tests.oauth.conftest import run_cli
-
-pytest.importorskip("keyrings.alt", reason="keyrings.alt is part of the test extra")
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -13,13 +13,12 @@ from pathlib import Path
 import keyring
 import keyring.core
 import keyring.errors
+import keyrings.alt.file  # noqa: F401  (the test extra: a missing backend fails, never skips)
 import pytest
 from keyring.backend import KeyringBackend
 
 from mcp_sse_proxy.auth.record import TokenRecord
 from mcp_sse_proxy.auth.store import KEYRING_SERVICE, TokenStore, keyring_available
-
-pytest.importorskip("keyrings.alt", reason="keyrings.alt is part of the test extra")
 
 ALT_BACKEND = "keyrings.alt.file.PlaintextKeyring"
 
