@@ -79,28 +79,45 @@ class _Process:
         return self.stderr_path.read_text(errors="replace")
 
 
+#: Start attempts: once on a loaded CI machine a provider printed nothing for 30 s (its stderr held only
+#: the Node version warning); a second, fresh process is cheaper than a lost run.
+START_ATTEMPTS = 2
+
+
 @contextmanager
 def _spawn(argv: list[str], env: Mapping[str, str], cwd: Path, name: str) -> Iterator[_Process]:
     """Start `argv`, wait for its `READY <port>` line; stop and reap it on exit."""
     with tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".stderr", delete=False) as err:
         stderr_path = Path(err.name)
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env={**os.environ, **env},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
+    process: subprocess.Popen[bytes] | None = None
     try:
-        try:
-            port = read_ready_line(process, START_TIMEOUT)
-        except (TimeoutError, RuntimeError) as exc:
-            raise RuntimeError(f"{name} did not start: {exc}\n{stderr_path.read_text()}") from exc
+        for attempt in range(1, START_ATTEMPTS + 1):
+            with stderr_path.open("wb") as stderr:
+                process = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env={**os.environ, **env},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                )
+            try:
+                port = read_ready_line(process, START_TIMEOUT)
+                break
+            except TimeoutError as exc:
+                stop_process(process)
+                if attempt == START_ATTEMPTS:
+                    raise RuntimeError(f"{name} did not start: {exc}\n{stderr_path.read_text()}") from exc
+                sys.stderr.write(
+                    f"{name} printed no READY line within {START_TIMEOUT} s: starting it again\n"
+                )
+            except RuntimeError as exc:
+                raise RuntimeError(f"{name} did not start: {exc}\n{stderr_path.read_text()}") from exc
+        assert process is not None
         yield _Process(process, port, stderr_path)
     finally:
-        stop_process(process)
+        if process is not None:
+            stop_process(process)
         stderr_path.unlink(missing_ok=True)
 
 
