@@ -195,6 +195,10 @@ class LineWriter:
                     except OSError:
                         # The client went away; keep draining so senders never block forever.
                         self.mark_gone()
+                    # Written: let go of the lines now, not when the next one arrives (a 4 MiB result
+                    # would otherwise stay alive through the idle time, and add to the next one's peak).
+                    del first, batch
+                    line = b""
         finally:
             if blocking is not None:
                 blocking.close()

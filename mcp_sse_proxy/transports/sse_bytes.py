@@ -14,6 +14,7 @@ where EventSource counts the replacement characters they decode to (3 bytes each
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Iterator
 from typing import NamedTuple
 
@@ -25,6 +26,10 @@ _ID = b"id"
 _RETRY = b"retry"
 _COLON = 0x3A
 _SPACE = 0x20
+#: A line still arriving that has grown past this many bytes has its value collected apart, in a
+#: `BytesIO` (which hands its bytes over without a copy): a 4 MB data line is then held once, not once
+#: in the receive buffer and once more as its copied-out value.
+BIG_LINE = 1 << 16
 
 
 class RawEvent(NamedTuple):
@@ -36,7 +41,7 @@ class RawEvent(NamedTuple):
     retry: int | None
 
 
-def _incomplete_tail(buf: bytearray) -> int:
+def _incomplete_tail(buf: bytes | bytearray) -> int:
     """How many bytes at the end of `buf` begin a UTF-8 character not yet complete (the text decoder holds
     them back, so EventSource does not count them yet)."""
     for back in range(1, min(4, len(buf)) + 1):
@@ -53,9 +58,17 @@ class EventDecoder:
     """Bytes in, events out; pure (no I/O). `feed` and `flush` are generators so that an event before an
     over-long one is still delivered, as EventSource does."""
 
-    def __init__(self, max_event_size: int | None) -> None:
+    def __init__(self, max_event_size: int | None, big_line: int = BIG_LINE) -> None:
         self._max = max_event_size
+        self._big_line = big_line
         self._buf = bytearray()
+        #: A long line in progress: its value so far (None for a comment, whose value is dropped), the
+        #: bytes before the value (field name, colon, optional space), its size so far and its last bytes.
+        self._long: io.BytesIO | None = None
+        self._long_comment = False
+        self._long_head = b""
+        self._long_size = 0
+        self._long_tail = b""
         self._after_cr = False
         self._event = ""
         self._data: list[bytes] = []
@@ -72,6 +85,14 @@ class EventDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         else:
             self._after_cr = False
+        if self._long is not None or self._long_comment:
+            end = chunk.find(b"\n")
+            self._grow_long(chunk if end < 0 else memoryview(chunk)[:end])
+            if end < 0:
+                self._check(self._long_size - _incomplete_tail(self._long_tail))
+                return
+            self._end_long()
+            chunk = chunk[end + 1 :]
         buf = self._buf
         scan = len(buf)  # the buffer before this chunk holds no LF
         buf += chunk
@@ -83,10 +104,18 @@ class EventDecoder:
             start = scan = end + 1
         if start:
             del buf[:start]
-        self._check(len(buf) - _incomplete_tail(buf))
+        if len(buf) > self._big_line:
+            self._start_long(buf)
+        if self._long is not None or self._long_comment:
+            self._check(self._long_size - _incomplete_tail(self._long_tail))
+        else:
+            self._check(len(buf) - _incomplete_tail(buf))
 
     def flush(self) -> Iterator[RawEvent]:
         """The end of the stream: an unterminated last line is read as a line (and dispatches nothing)."""
+        if self._long is not None or self._long_comment:
+            self._end_long()
+            return
         buf = self._buf
         if buf:
             event = self._line(buf, 0, len(buf))
@@ -97,6 +126,55 @@ class EventDecoder:
     def _check(self, pending: int = 0) -> None:
         if self._max is not None and self._size + pending > self._max:
             raise httpx2.SSEError(f"Server-sent event exceeded the {self._max} byte limit.")
+
+    def _start_long(self, buf: bytearray) -> None:
+        """Move the long line that `buf` holds (with no LF yet) out of the receive buffer, once its value
+        has begun (the byte after the colon tells whether a space is to be skipped)."""
+        if buf[0] == _COLON:
+            self._long_comment = True
+            self._long_head = b""
+        else:
+            colon = buf.find(b":")
+            if colon < 0 or colon + 1 >= len(buf):
+                return  # a field name still arriving, or its value not begun: keep it in the buffer
+            value_at = colon + 2 if buf[colon + 1] == _SPACE else colon + 1
+            self._long_head = bytes(buf[:value_at])
+            self._long = io.BytesIO()
+            with memoryview(buf) as view:
+                self._long.write(view[value_at:])
+        self._long_size = len(buf)
+        self._long_tail = bytes(buf[-4:])
+        buf.clear()
+
+    def _grow_long(self, part: bytes | memoryview) -> None:
+        if self._long is not None:
+            self._long.write(part)
+        self._long_size += len(part)
+        self._long_tail = (self._long_tail + bytes(part[-4:]))[-4:]
+
+    def _end_long(self) -> None:
+        """The long line is complete (its LF arrived, or the stream ended)."""
+        long, self._long = self._long, None
+        comment, self._long_comment = self._long_comment, False
+        size, self._long_size = self._long_size, 0
+        head, self._long_head = self._long_head, b""
+        self._long_tail = b""
+        if comment or long is None:
+            return  # a comment: nothing to keep, and not counted
+        value = long.getvalue()  # no copy: the BytesIO gives up its buffer
+        del long
+        name = head[: head.index(b":")]
+        if not value.isascii():
+            try:
+                value.decode()
+            except UnicodeDecodeError:
+                name, value, size = _replaced(head + value)
+        if not name.isascii():
+            try:
+                name.decode()
+            except UnicodeDecodeError:
+                name, value, size = _replaced(head + value)
+        self._field(name, value, size)
 
     def _line(self, buf: bytearray, start: int, end: int) -> RawEvent | None:
         if start == end:
@@ -109,7 +187,7 @@ class EventDecoder:
             value_at += 1
         name = bytes(buf[start : end if colon < 0 else colon])
         with memoryview(buf) as view:
-            value = bytes(view[value_at:end])  # the one copy of a large data line
+            value = bytes(view[value_at:end])  # the one copy of a data line
         size = end - start
         if not (name.isascii() and value.isascii()):
             try:
@@ -117,6 +195,10 @@ class EventDecoder:
                 value.decode()
             except UnicodeDecodeError:
                 name, value, size = _replaced(bytes(buf[start:end]))
+        self._field(name, value, size)
+        return None
+
+    def _field(self, name: bytes, value: bytes, size: int) -> None:
         self._size += size
         self._check()
         if name == _DATA:
@@ -135,7 +217,6 @@ class EventDecoder:
                 self._pending = True
             except ValueError:
                 pass
-        return None
 
     def _dispatch(self) -> RawEvent | None:
         self._size = 0
@@ -164,13 +245,17 @@ def is_utf8_stream(response: httpx2.Response) -> bool:
     return charset is None or charset.lower().replace("_", "-") in ("utf-8", "utf8")
 
 
-async def aiter_events(response: httpx2.Response, max_event_size: int | None) -> AsyncIterator[RawEvent]:
+async def aiter_events(
+    response: httpx2.Response, max_event_size: int | None, big_line: int = BIG_LINE
+) -> AsyncIterator[RawEvent]:
     """The events of a UTF-8 event stream (the caller has checked the content type)."""
-    decoder = EventDecoder(max_event_size)
+    decoder = EventDecoder(max_event_size, big_line)
     try:
         async for chunk in response.aiter_bytes():
             for event in decoder.feed(chunk):
                 yield event
+                del event  # not kept alive (a large one) while the next chunk is awaited
+            del chunk
         for event in decoder.flush():
             yield event
     except httpx2.SSEError as exc:

@@ -3,6 +3,8 @@ still unanswered, where replies go), the size-bounded read of a JSON body, and e
 
 from __future__ import annotations
 
+import io
+
 import httpx2
 
 from ..errors import UpstreamError
@@ -58,18 +60,24 @@ async def read_limited(resp: httpx2.Response, limit: int) -> bytes:
     encoded = resp.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
     # A body httpx2 has read already (an auth flow reads a 401's) is only available decoded.
     decoded = encoded or resp.is_stream_consumed
-    chunks: list[bytes] = []
+    first = b""
+    body: io.BytesIO | None = None
     size = 0
     async for chunk in resp.aiter_bytes() if decoded else resp.aiter_raw():
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
-        chunks.append(chunk)
-    if len(chunks) == 1:
-        return chunks[0]
-    body = b"".join(chunks)
-    chunks.clear()
-    return body
+        if not first:
+            first = chunk
+            continue
+        if body is None:
+            body = io.BytesIO()
+            body.write(first)
+        body.write(chunk)
+        del chunk
+    # BytesIO grows one bytes object in place and hands it over without a copy: a large body is held
+    # once (a list of chunks and their join would hold it twice at the peak).
+    return first if body is None else body.getvalue()
 
 
 def is_modern_error(status: int, error: Message | None) -> bool:

@@ -141,6 +141,7 @@ class EventStreams:
                                     last_event_id = event_id
                                 if reply is not None:
                                     await self._deliver(reply)
+                                    del reply  # not kept alive while the next event is awaited
                 except httpx2.ConnectError as exc:
                     if session_id is not None:
                         # The server is gone (restarted or down): the relay rebuilds the session when it

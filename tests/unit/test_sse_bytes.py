@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mcp_sse_proxy.protocol.messages import parse
 from mcp_sse_proxy.transports.http import event_message, event_source, reference_event_source
-from mcp_sse_proxy.transports.sse_bytes import EventDecoder, RawEvent, is_utf8_stream
+from mcp_sse_proxy.transports.sse_bytes import EventDecoder, RawEvent, aiter_events, is_utf8_stream
 
 BIG = 1 << 30
 
@@ -52,6 +52,9 @@ def _both(
 ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     reference = asyncio.run(_outcome(reference_event_source(_response(chunks), limit)))
     fast = asyncio.run(_outcome(event_source(_response(chunks), limit)))
+    # Every line longer than 2 bytes through the long-line path (its value collected apart) as well:
+    long_lines = asyncio.run(_outcome(aiter_events(_response(chunks), limit, big_line=2)))
+    assert long_lines == fast
     return reference, fast
 
 
@@ -183,3 +186,13 @@ def test_size_limit_leaves_out_a_character_split_across_chunks() -> None:
     chunks = [b":" + "ééé".encode() + b"\xc3", b"\xa9\ndata: x\n\n"]
     reference, fast = _both(chunks, 7)
     assert fast == reference == [("message", "x", "", None)]
+
+
+def test_size_limit_of_a_long_line_arriving_in_pieces() -> None:
+    """A line collected apart (the long-line path, here for any line over 2 bytes) still leaves a split
+    character's first byte out of its pending size, whichever piece it ends."""
+    chunks = [b":aaa", b"aaa\xc3", b"\xa9\ndata: x\n\n"]
+    reference, fast = _both(chunks, 7)
+    assert fast == reference == [("message", "x", "", None)]
+    data = [b"data: " + b"x" * 9, b"\xe2\x82", b"\xac\n", b"\n"]
+    assert _both(data, 20)[1] == _both(data, 20)[0] == [("message", "x" * 9 + "€", "", None)]
