@@ -197,8 +197,8 @@ class LineWriter:
                         self.mark_gone()
                     # Written: let go of the lines now, not when the next one arrives (a 4 MiB result
                     # would otherwise stay alive through the idle time, and add to the next one's peak).
-                    del first, batch
-                    line = b""
+                    first = line = b""
+                    del batch
         finally:
             if blocking is not None:
                 blocking.close()

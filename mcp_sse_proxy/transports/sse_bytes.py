@@ -62,10 +62,10 @@ class EventDecoder:
         self._max = max_event_size
         self._big_line = big_line
         self._buf = bytearray()
-        #: A long line in progress: its value so far (None for a comment, whose value is dropped), the
-        #: bytes before the value (field name, colon, optional space), its size so far and its last bytes.
+        #: A long line in progress (while `_long_size` > 0): its value so far (None for a comment, whose
+        #: value is dropped), the bytes before the value (field name, colon, optional space), its size so
+        #: far and its last bytes.
         self._long: io.BytesIO | None = None
-        self._long_comment = False
         self._long_head = b""
         self._long_size = 0
         self._long_tail = b""
@@ -85,7 +85,7 @@ class EventDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         else:
             self._after_cr = False
-        if self._long is not None or self._long_comment:
+        if self._long_size:
             end = chunk.find(b"\n")
             self._grow_long(chunk if end < 0 else memoryview(chunk)[:end])
             if end < 0:
@@ -106,14 +106,14 @@ class EventDecoder:
             del buf[:start]
         if len(buf) > self._big_line:
             self._start_long(buf)
-        if self._long is not None or self._long_comment:
+        if self._long_size:
             self._check(self._long_size - _incomplete_tail(self._long_tail))
         else:
             self._check(len(buf) - _incomplete_tail(buf))
 
     def flush(self) -> Iterator[RawEvent]:
         """The end of the stream: an unterminated last line is read as a line (and dispatches nothing)."""
-        if self._long is not None or self._long_comment:
+        if self._long_size:
             self._end_long()
             return
         buf = self._buf
@@ -130,10 +130,7 @@ class EventDecoder:
     def _start_long(self, buf: bytearray) -> None:
         """Move the long line that `buf` holds (with no LF yet) out of the receive buffer, once its value
         has begun (the byte after the colon tells whether a space is to be skipped)."""
-        if buf[0] == _COLON:
-            self._long_comment = True
-            self._long_head = b""
-        else:
+        if buf[0] != _COLON:  # a comment keeps nothing but its size
             colon = buf.find(b":")
             if colon < 0 or colon + 1 >= len(buf):
                 return  # a field name still arriving, or its value not begun: keep it in the buffer
@@ -155,25 +152,16 @@ class EventDecoder:
     def _end_long(self) -> None:
         """The long line is complete (its LF arrived, or the stream ended)."""
         long, self._long = self._long, None
-        comment, self._long_comment = self._long_comment, False
         size, self._long_size = self._long_size, 0
         head, self._long_head = self._long_head, b""
         self._long_tail = b""
-        if comment or long is None:
+        if long is None:
             return  # a comment: nothing to keep, and not counted
         value = long.getvalue()  # no copy: the BytesIO gives up its buffer
         del long
         name = head[: head.index(b":")]
-        if not value.isascii():
-            try:
-                value.decode()
-            except UnicodeDecodeError:
-                name, value, size = _replaced(head + value)
-        if not name.isascii():
-            try:
-                name.decode()
-            except UnicodeDecodeError:
-                name, value, size = _replaced(head + value)
+        if not _is_utf8(name, value):
+            name, value, size = _replaced(head + value)
         self._field(name, value, size)
 
     def _line(self, buf: bytearray, start: int, end: int) -> RawEvent | None:
@@ -189,12 +177,8 @@ class EventDecoder:
         with memoryview(buf) as view:
             value = bytes(view[value_at:end])  # the one copy of a data line
         size = end - start
-        if not (name.isascii() and value.isascii()):
-            try:
-                name.decode()
-                value.decode()
-            except UnicodeDecodeError:
-                name, value, size = _replaced(bytes(buf[start:end]))
+        if not _is_utf8(name, value):
+            name, value, size = _replaced(bytes(buf[start:end]))
         self._field(name, value, size)
         return None
 
@@ -228,6 +212,17 @@ class EventDecoder:
         self._retry = None
         self._pending = False
         return event
+
+
+def _is_utf8(name: bytes, value: bytes) -> bool:
+    if name.isascii() and value.isascii():
+        return True  # the common case, without decoding
+    try:
+        name.decode()
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _replaced(line: bytes) -> tuple[bytes, bytes, int]:

@@ -74,7 +74,6 @@ async def read_limited(resp: httpx2.Response, limit: int) -> bytes:
             body = io.BytesIO()
             body.write(first)
         body.write(chunk)
-        del chunk
     # BytesIO grows one bytes object in place and hands it over without a copy: a large body is held
     # once (a list of chunks and their join would hold it twice at the peak).
     return first if body is None else body.getvalue()

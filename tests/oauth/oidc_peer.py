@@ -104,15 +104,13 @@ def _spawn(argv: list[str], env: Mapping[str, str], cwd: Path, name: str) -> Ite
             try:
                 port = read_ready_line(process, START_TIMEOUT)
                 break
-            except TimeoutError as exc:
-                stop_process(process)
-                if attempt == START_ATTEMPTS:
+            except (TimeoutError, RuntimeError) as exc:
+                if isinstance(exc, RuntimeError) or attempt == START_ATTEMPTS:
                     raise RuntimeError(f"{name} did not start: {exc}\n{stderr_path.read_text()}") from exc
+                stop_process(process)
                 sys.stderr.write(
                     f"{name} printed no READY line within {START_TIMEOUT} s: starting it again\n"
                 )
-            except RuntimeError as exc:
-                raise RuntimeError(f"{name} did not start: {exc}\n{stderr_path.read_text()}") from exc
         assert process is not None
         yield _Process(process, port, stderr_path)
     finally:

@@ -195,4 +195,5 @@ def test_size_limit_of_a_long_line_arriving_in_pieces() -> None:
     reference, fast = _both(chunks, 7)
     assert fast == reference == [("message", "x", "", None)]
     data = [b"data: " + b"x" * 9, b"\xe2\x82", b"\xac\n", b"\n"]
-    assert _both(data, 20)[1] == _both(data, 20)[0] == [("message", "x" * 9 + "€", "", None)]
+    reference, fast = _both(data, 20)
+    assert fast == reference == [("message", "x" * 9 + "€", "", None)]
